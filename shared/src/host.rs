@@ -1,0 +1,134 @@
+//! The host boundary: every call a filter makes into the proxy.
+//!
+//! Each capability is its own small trait so that a host which lacks one
+//! (APISIX has no shared data or gRPC, Kong has no gRPC) can say so with
+//! [`HostError::Unimplemented`] instead of the SDK panicking. Filters in
+//! `filters/` implement these over `proxy_wasm::hostcalls`; tests use
+//! [`fake::FakeHost`].
+
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fake;
+
+/// Why a host call did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostError {
+    /// The thing asked for does not exist (missing property, unknown key).
+    NotFound,
+    /// Compare-and-swap lost: someone else wrote the value first.
+    CasMismatch,
+    /// The host refused the call in this phase (e.g. headers already sent).
+    NotAvailable,
+    /// The host does not implement this call at all.
+    Unimplemented,
+    /// Any other failure, with the host's status for the log.
+    Other(String),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::NotFound => write!(f, "not found"),
+            HostError::CasMismatch => write!(f, "compare-and-swap mismatch"),
+            HostError::NotAvailable => write!(f, "not available in this phase"),
+            HostError::Unimplemented => write!(f, "not implemented by this host"),
+            HostError::Other(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Wall-clock time. Token expiry and cache lifetimes are judged against it.
+pub trait Clock {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// A value read from shared data, with the token to pass back for
+/// compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SharedValue {
+    pub data: Option<Vec<u8>>,
+    pub cas: Option<u32>,
+}
+
+/// Key/value store shared by every VM (every worker thread) of one plugin.
+pub trait SharedStore {
+    fn get_shared(&self, key: &str) -> Result<SharedValue, HostError>;
+    /// Writes `value`; with `cas` set, only if nobody wrote since that read
+    /// (otherwise [`HostError::CasMismatch`]).
+    fn set_shared(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError>;
+}
+
+/// An outgoing HTTP request to a named upstream (an Envoy cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCallRequest {
+    pub cluster: String,
+    /// Includes the pseudo-headers `:method`, `:path` and `:authority`.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u64,
+}
+
+/// Asynchronous callouts. The reply comes back later through the filter's
+/// `on_http_call_response`, matched by the returned token.
+pub trait Callouts {
+    fn dispatch_http_call(&self, request: &HttpCallRequest) -> Result<u32, HostError>;
+}
+
+/// Counters. The adapter defines each name once and caches its id.
+pub trait Metrics {
+    fn increment(&self, name: &str, delta: u64);
+}
+
+/// A reply the filter sends instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Short detail for Envoy's `%RESPONSE_CODE_DETAILS%`.
+    pub details: String,
+}
+
+/// Calls that act on one HTTP stream (the current request).
+pub trait StreamHost {
+    /// All request headers, pseudo-headers included, names lower-case,
+    /// repeated headers as repeated pairs.
+    fn request_headers(&self) -> Result<Vec<(String, String)>, HostError>;
+    /// Replaces every value of `name`, or removes them all when `value` is None.
+    fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError>;
+    fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
+    fn set_property(&self, path: &[&str], value: &[u8]) -> Result<(), HostError>;
+    fn send_local_reply(&self, reply: &LocalReply) -> Result<(), HostError>;
+    /// Continues a request that an earlier callback paused.
+    fn resume_request(&self) -> Result<(), HostError>;
+}
+
+/// Lets code running in one context (the root, on a timer) act on another
+/// (a paused request) of the same VM.
+pub trait ContextSwitch {
+    fn switch_to_context(&self, context_id: u32) -> Result<(), HostError>;
+}
+
+/// Log lines. Kept behind the host so tests can assert on what was logged.
+pub trait Logger {
+    fn log(&self, level: LogLevel, message: &str);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Everything a filter uses from its host. Blanket-implemented.
+pub trait Host:
+    Clock + SharedStore + Callouts + Metrics + StreamHost + ContextSwitch + Logger
+{
+}
+
+impl<T> Host for T where
+    T: Clock + SharedStore + Callouts + Metrics + StreamHost + ContextSwitch + Logger
+{
+}

@@ -1,0 +1,1 @@
+//! JWKS parsing (RFC 7517/7518/8037). TO BE WRITTEN (see helper brief).

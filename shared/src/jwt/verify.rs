@@ -1,0 +1,1 @@
+//! Signature verification. TO BE WRITTEN (see helper brief).
