@@ -74,6 +74,36 @@ pub trait Callouts {
     fn dispatch_http_call(&self, request: &HttpCallRequest) -> Result<u32, HostError>;
 }
 
+/// The reply to an HTTP callout, read inside `on_http_call_response`.
+pub trait CalloutResponse {
+    /// The `:status`, or None when the call failed (timeout, reset, no
+    /// healthy upstream).
+    fn status(&self) -> Option<u16>;
+    /// Size of the body the host buffered.
+    fn body_size(&self) -> usize;
+    /// The body, read only when the caller accepts its size.
+    fn body(&self) -> Result<Vec<u8>, HostError>;
+}
+
+/// A canned callout response (tests, and hosts that hand the whole reply over).
+#[derive(Debug, Clone, Default)]
+pub struct BufferedResponse {
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+}
+
+impl CalloutResponse for BufferedResponse {
+    fn status(&self) -> Option<u16> {
+        self.status
+    }
+    fn body_size(&self) -> usize {
+        self.body.len()
+    }
+    fn body(&self) -> Result<Vec<u8>, HostError> {
+        Ok(self.body.clone())
+    }
+}
+
 /// Counters. The adapter defines each name once and caches its id.
 pub trait Metrics {
     fn increment(&self, name: &str, delta: u64);

@@ -1,8 +1,27 @@
 //! JWT validation: one file per responsibility, as in Envoy's jwt_authn.
 //!
-//! - [`algorithm`]: the JWS algorithms and the key family each needs
-//! - [`jwk`]: JWKS parsing into ready-to-use verifying keys
-//! - [`verify`]: signature verification
+//! - [`config`]: the plugin configuration, validated and compiled
+//! - [`matcher`]: which rule (and so which requirement) applies to a request
+//! - [`extract`]: where tokens are found
+//! - [`token`]: strict compact-JWS parsing
+//! - [`algorithm`], [`jwk`], [`verify`]: algorithms, keys, signatures
+//! - [`claims`]: issuer, audience, time and type checks
+//! - [`cache`]: verified tokens, per VM
+//! - [`jwks`]: remote key sets shared by all workers
+//! - [`engine`]: the decision for one request
+//! - [`response`]: denial replies, identity and decision records
+//! - [`runtime`]: the filter's event handlers, driven by the adapter
 pub mod algorithm;
+pub mod cache;
+pub mod claims;
+pub mod config;
+pub mod engine;
+pub mod extract;
 pub mod jwk;
+pub mod jwks;
+pub mod matcher;
+pub mod reason;
+pub mod response;
+pub mod runtime;
+pub mod token;
 pub mod verify;

@@ -1,0 +1,171 @@
+//! Per-VM cache of tokens that passed every check, so a repeated token
+//! skips the signature math (RSA costs ~1 ms in V8; a hit costs a hash
+//! lookup). Keyed by the exact token text and provider, so there is no
+//! collision to forge. An entry never outlives the token's `exp`, and is
+//! ignored once the provider's key set has changed (a retired key stops
+//! working at the next refresh).
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+#[derive(Debug)]
+struct Entry {
+    claims: Rc<Map<String, Value>>,
+    expires_at_s: f64,
+    keys_version: u64,
+    last_used: u64,
+}
+
+#[derive(Debug)]
+pub struct TokenCache {
+    capacity: usize,
+    entries: HashMap<(usize, String), Entry>,
+    clock: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize) -> Self {
+        TokenCache {
+            capacity,
+            entries: HashMap::new(),
+            clock: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Cumulative (hits, misses).
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+
+    /// The cached claims when this token was verified for `provider` with
+    /// the current key set and has not expired.
+    pub fn get(
+        &mut self,
+        provider: usize,
+        token: &str,
+        keys_version: u64,
+        now_s: f64,
+    ) -> Option<Rc<Map<String, Value>>> {
+        self.clock += 1;
+        let key = (provider, token.to_string());
+        match self.entries.get_mut(&key) {
+            Some(e) if e.keys_version == keys_version && now_s < e.expires_at_s => {
+                e.last_used = self.clock;
+                self.hits += 1;
+                return Some(e.claims.clone());
+            }
+            Some(_) => {
+                self.entries.remove(&key);
+            }
+            None => {}
+        }
+        self.misses += 1;
+        None
+    }
+
+    /// Remembers a verified token. Tokens without `exp` are not cached: the
+    /// cache must never be the reason a token lives longer.
+    pub fn insert(
+        &mut self,
+        provider: usize,
+        token: &str,
+        claims: Rc<Map<String, Value>>,
+        keys_version: u64,
+        now_s: f64,
+    ) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Some(exp) = claims.get("exp").and_then(Value::as_f64) else {
+            return;
+        };
+        if exp <= now_s {
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.evict(now_s);
+        }
+        self.clock += 1;
+        self.entries.insert(
+            (provider, token.to_string()),
+            Entry {
+                claims,
+                expires_at_s: exp,
+                keys_version,
+                last_used: self.clock,
+            },
+        );
+    }
+
+    /// Drops expired entries; if none, the least recently used one. O(n) but
+    /// only on a miss at capacity, which already paid for a signature check.
+    fn evict(&mut self, now_s: f64) {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| now_s < e.expires_at_s);
+        if self.entries.len() < before {
+            return;
+        }
+        if let Some(oldest) = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.last_used)
+            .map(|(k, _)| k.clone())
+        {
+            self.entries.remove(&oldest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(exp: f64) -> Rc<Map<String, Value>> {
+        Rc::new(json!({"exp": exp}).as_object().cloned().unwrap())
+    }
+
+    #[test]
+    fn hit_until_exp_then_miss() {
+        let mut c = TokenCache::new(10);
+        c.insert(0, "t", claims(100.0), 1, 50.0);
+        assert!(c.get(0, "t", 1, 99.0).is_some());
+        assert!(c.get(1, "t", 1, 99.0).is_none(), "other provider");
+        assert!(c.get(0, "t", 1, 100.0).is_none(), "at exp");
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn key_rotation_invalidates() {
+        let mut c = TokenCache::new(10);
+        c.insert(0, "t", claims(100.0), 1, 50.0);
+        assert!(c.get(0, "t", 2, 60.0).is_none());
+    }
+
+    #[test]
+    fn no_exp_not_cached_and_capacity_bounded() {
+        let mut c = TokenCache::new(2);
+        c.insert(0, "noexp", Rc::new(Map::new()), 0, 1.0);
+        assert!(c.is_empty());
+        c.insert(0, "a", claims(100.0), 0, 1.0);
+        c.insert(0, "b", claims(100.0), 0, 1.0);
+        assert!(c.get(0, "a", 0, 2.0).is_some());
+        c.insert(0, "c", claims(100.0), 0, 2.0);
+        assert_eq!(c.len(), 2);
+        assert!(c.get(0, "b", 0, 3.0).is_none(), "least recently used evicted");
+        assert!(c.get(0, "a", 0, 3.0).is_some());
+    }
+}
