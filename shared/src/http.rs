@@ -169,7 +169,9 @@ pub fn is_settable_header_name(name: &str) -> bool {
 /// A header value that is safe to emit: visible ASCII, spaces and tabs only
 /// (no CR/LF/NUL that could split headers).
 pub fn is_safe_header_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
 /// Escapes a string for a quoted-string in a header (RFC 9110 5.6.4).

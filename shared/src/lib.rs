@@ -4,7 +4,10 @@
 //! its host (headers, properties, shared data, callouts, local replies,
 //! metrics, the clock) goes through the small traits in [`host`], so the whole
 //! pipeline runs natively in tests against [`host::fake::FakeHost`].
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod host;
 pub mod http;

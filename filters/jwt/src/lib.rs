@@ -29,8 +29,17 @@ struct JwtRoot {
 }
 
 impl Context for JwtRoot {
-    fn on_http_call_response(&mut self, token: u32, num_headers: usize, body_size: usize, _: usize) {
-        let response = WasmCalloutResponse { body_size, num_headers };
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
+        let response = WasmCalloutResponse {
+            body_size,
+            num_headers,
+        };
         if let Ok(mut rt) = self.runtime.try_borrow_mut() {
             if let Some(rt) = rt.as_mut() {
                 rt.on_http_call_response(&WasmHost, token, &response);
@@ -46,7 +55,10 @@ impl RootContext for JwtRoot {
         let bytes = match host.plugin_configuration() {
             Ok(b) => b,
             Err(e) => {
-                host.log(CoreLevel::Error, &format!("edgeward-jwt: cannot read the plugin configuration: {e}"));
+                host.log(
+                    CoreLevel::Error,
+                    &format!("edgeward-jwt: cannot read the plugin configuration: {e}"),
+                );
                 return false;
             }
         };
@@ -60,13 +72,19 @@ impl RootContext for JwtRoot {
                     return false;
                 }
                 if let Err(e) = host.set_tick_period_ms(tick) {
-                    host.log(CoreLevel::Error, &format!("edgeward-jwt: cannot start the timer: {e}"));
+                    host.log(
+                        CoreLevel::Error,
+                        &format!("edgeward-jwt: cannot start the timer: {e}"),
+                    );
                     return false;
                 }
                 true
             }
             Err(e) => {
-                host.log(CoreLevel::Error, &format!("edgeward-jwt: invalid configuration: {e}"));
+                host.log(
+                    CoreLevel::Error,
+                    &format!("edgeward-jwt: invalid configuration: {e}"),
+                );
                 false
             }
         }
@@ -100,9 +118,18 @@ struct JwtStream {
 }
 
 impl Context for JwtStream {
-    fn on_http_call_response(&mut self, token: u32, num_headers: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
         // A key fetch this request started; the runtime owns it.
-        let response = WasmCalloutResponse { body_size, num_headers };
+        let response = WasmCalloutResponse {
+            body_size,
+            num_headers,
+        };
         if let Ok(mut rt) = self.runtime.try_borrow_mut() {
             if let Some(rt) = rt.as_mut() {
                 rt.on_http_call_response(&WasmHost, token, &response);

@@ -225,8 +225,12 @@ impl WasmHost {
     fn header_value(&self, map: MapType, key: &str) -> Result<Option<String>, HostError> {
         let mut data = null_mut();
         let mut size = 0usize;
-        match unsafe { abi::proxy_get_header_map_value(map, key.as_ptr(), key.len(), &mut data, &mut size) } {
-            Status::Ok => Ok(Some(String::from_utf8_lossy(&unsafe { take_buffer(data, size) }).into_owned())),
+        match unsafe {
+            abi::proxy_get_header_map_value(map, key.as_ptr(), key.len(), &mut data, &mut size)
+        } {
+            Status::Ok => Ok(Some(
+                String::from_utf8_lossy(&unsafe { take_buffer(data, size) }).into_owned(),
+            )),
             Status::NotFound => Ok(None),
             other => Err(status_error(other)),
         }
@@ -252,7 +256,9 @@ impl SharedStore for WasmHost {
         let mut data = null_mut();
         let mut size = 0usize;
         let mut cas = 0u32;
-        match unsafe { abi::proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) } {
+        match unsafe {
+            abi::proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas)
+        } {
             Status::Ok => Ok(SharedValue {
                 data: Some(unsafe { take_buffer(data, size) }),
                 cas: (cas != 0).then_some(cas),
@@ -264,14 +270,24 @@ impl SharedStore for WasmHost {
 
     fn set_shared(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError> {
         check(unsafe {
-            abi::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas.unwrap_or(0))
+            abi::proxy_set_shared_data(
+                key.as_ptr(),
+                key.len(),
+                value.as_ptr(),
+                value.len(),
+                cas.unwrap_or(0),
+            )
         })
     }
 }
 
 impl Callouts for WasmHost {
     fn dispatch_http_call(&self, request: &HttpCallRequest) -> Result<u32, HostError> {
-        let headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         proxy_wasm::hostcalls::dispatch_http_call(
             &request.cluster,
             headers,
@@ -290,7 +306,9 @@ impl Metrics for WasmHost {
                 return Some(*id);
             }
             let mut id = 0u32;
-            let status = unsafe { abi::proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id) };
+            let status = unsafe {
+                abi::proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id)
+            };
             (status == Status::Ok).then(|| {
                 ids.borrow_mut().insert(name.to_string(), id);
                 id
@@ -306,7 +324,9 @@ impl StreamHost for WasmHost {
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError> {
         let mut data = null_mut();
         let mut size = 0usize;
-        match unsafe { abi::proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) } {
+        match unsafe {
+            abi::proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size)
+        } {
             Status::Ok => Ok(decode_map(&unsafe { take_buffer(data, size) })),
             other => Err(status_error(other)),
         }
@@ -322,7 +342,11 @@ impl StreamHost for WasmHost {
                     v.as_ptr(),
                     v.len(),
                 ),
-                None => abi::proxy_remove_header_map_value(MapType::HttpRequestHeaders, name.as_ptr(), name.len()),
+                None => abi::proxy_remove_header_map_value(
+                    MapType::HttpRequestHeaders,
+                    name.as_ptr(),
+                    name.len(),
+                ),
             }
         })
     }
@@ -350,7 +374,11 @@ impl StreamHost for WasmHost {
                 reply.status as u32,
                 reply.details.as_ptr(),
                 reply.details.len(),
-                if reply.body.is_empty() { null() } else { reply.body.as_ptr() },
+                if reply.body.is_empty() {
+                    null()
+                } else {
+                    reply.body.as_ptr()
+                },
                 reply.body.len(),
                 headers.as_ptr(),
                 headers.len(),

@@ -117,7 +117,11 @@ impl Callouts for FakeHost {
 
 impl Metrics for FakeHost {
     fn increment(&self, name: &str, delta: u64) {
-        *self.metrics.borrow_mut().entry(name.to_string()).or_default() += delta;
+        *self
+            .metrics
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_default() += delta;
     }
 }
 

@@ -100,7 +100,9 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
         }
-        for bad in ["none", "None", "NONE", "nOnE", "", "rs256", "HS256 ", "ES512"] {
+        for bad in [
+            "none", "None", "NONE", "nOnE", "", "rs256", "HS256 ", "ES512",
+        ] {
             assert_eq!(Algorithm::from_name(bad), None, "{bad:?}");
         }
     }

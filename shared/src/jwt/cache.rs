@@ -165,7 +165,10 @@ mod tests {
         assert!(c.get(0, "a", 0, 2.0).is_some());
         c.insert(0, "c", claims(100.0), 0, 2.0);
         assert_eq!(c.len(), 2);
-        assert!(c.get(0, "b", 0, 3.0).is_none(), "least recently used evicted");
+        assert!(
+            c.get(0, "b", 0, 3.0).is_none(),
+            "least recently used evicted"
+        );
         assert!(c.get(0, "a", 0, 3.0).is_some());
     }
 }

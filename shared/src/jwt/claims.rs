@@ -56,7 +56,11 @@ pub fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Resul
 
 /// `exp`, `nbf`, `iat` and lifetime against `now_s`, allowing the
 /// provider's clock skew.
-pub fn check_time(claims: &Map<String, Value>, provider: &Provider, now_s: f64) -> Result<(), Reason> {
+pub fn check_time(
+    claims: &Map<String, Value>,
+    provider: &Provider,
+    now_s: f64,
+) -> Result<(), Reason> {
     let skew = provider.clock_skew_s as f64;
     let num = |name: &str| claims.get(name).and_then(Value::as_f64);
     let exp = num("exp");
@@ -95,7 +99,9 @@ pub fn scopes(claims: &Map<String, Value>) -> Vec<String> {
     for name in ["scope", "scp"] {
         match claims.get(name) {
             Some(Value::String(s)) => out.extend(s.split_whitespace().map(str::to_string)),
-            Some(Value::Array(items)) => out.extend(items.iter().filter_map(Value::as_str).map(str::to_string)),
+            Some(Value::Array(items)) => {
+                out.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+            }
             _ => {}
         }
     }
@@ -129,7 +135,10 @@ mod tests {
             o.extend(e.clone());
         }
         let cfg = json!({"providers": {"p": p}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p"}}]});
-        JwtConfig::from_json(cfg.to_string().as_bytes()).unwrap().providers.remove(0)
+        JwtConfig::from_json(cfg.to_string().as_bytes())
+            .unwrap()
+            .providers
+            .remove(0)
     }
 
     fn claims(v: Value) -> Map<String, Value> {
@@ -141,11 +150,26 @@ mod tests {
         let p = provider(json!({"clock_skew_s": 10}));
         let now = 1000.0;
         assert_eq!(check_time(&claims(json!({"exp": 995})), &p, now), Ok(()));
-        assert_eq!(check_time(&claims(json!({"exp": 989})), &p, now), Err(Reason::Expired));
-        assert_eq!(check_time(&claims(json!({})), &p, now), Err(Reason::MissingExp));
-        assert_eq!(check_time(&claims(json!({"exp": 2000, "nbf": 1011})), &p, now), Err(Reason::NotYetValid));
-        assert_eq!(check_time(&claims(json!({"exp": 2000, "iat": 1011})), &p, now), Err(Reason::NotYetValid));
-        assert_eq!(check_time(&claims(json!({"exp": 2000, "nbf": 1009.5})), &p, now), Ok(()));
+        assert_eq!(
+            check_time(&claims(json!({"exp": 989})), &p, now),
+            Err(Reason::Expired)
+        );
+        assert_eq!(
+            check_time(&claims(json!({})), &p, now),
+            Err(Reason::MissingExp)
+        );
+        assert_eq!(
+            check_time(&claims(json!({"exp": 2000, "nbf": 1011})), &p, now),
+            Err(Reason::NotYetValid)
+        );
+        assert_eq!(
+            check_time(&claims(json!({"exp": 2000, "iat": 1011})), &p, now),
+            Err(Reason::NotYetValid)
+        );
+        assert_eq!(
+            check_time(&claims(json!({"exp": 2000, "nbf": 1009.5})), &p, now),
+            Ok(())
+        );
         let p = provider(json!({"require_exp": false}));
         assert_eq!(check_time(&claims(json!({})), &p, now), Ok(()));
     }
@@ -153,7 +177,10 @@ mod tests {
     #[test]
     fn lifetime_is_bounded() {
         let p = provider(json!({"max_lifetime_s": 3600}));
-        assert_eq!(check_time(&claims(json!({"iat": 1000, "exp": 4600})), &p, 1000.0), Ok(()));
+        assert_eq!(
+            check_time(&claims(json!({"iat": 1000, "exp": 4600})), &p, 1000.0),
+            Ok(())
+        );
         assert_eq!(
             check_time(&claims(json!({"iat": 1000, "exp": 4601})), &p, 1000.0),
             Err(Reason::LifetimeTooLong)
@@ -163,13 +190,31 @@ mod tests {
     #[test]
     fn issuer_and_audience() {
         let p = provider(json!({"issuer": "https://i", "audiences": ["a", "b"]}));
-        assert_eq!(check_issuer(&claims(json!({"iss": "https://i"})), &p), Ok(()));
-        assert_eq!(check_issuer(&claims(json!({"iss": "https://i/"})), &p), Err(Reason::IssuerMismatch));
-        assert_eq!(check_issuer(&claims(json!({})), &p), Err(Reason::IssuerMismatch));
+        assert_eq!(
+            check_issuer(&claims(json!({"iss": "https://i"})), &p),
+            Ok(())
+        );
+        assert_eq!(
+            check_issuer(&claims(json!({"iss": "https://i/"})), &p),
+            Err(Reason::IssuerMismatch)
+        );
+        assert_eq!(
+            check_issuer(&claims(json!({})), &p),
+            Err(Reason::IssuerMismatch)
+        );
         assert_eq!(check_audience(&claims(json!({"aud": "b"})), &p), Ok(()));
-        assert_eq!(check_audience(&claims(json!({"aud": ["x", "a"]})), &p), Ok(()));
-        assert_eq!(check_audience(&claims(json!({"aud": ["x"]})), &p), Err(Reason::AudienceMismatch));
-        assert_eq!(check_audience(&claims(json!({})), &p), Err(Reason::AudienceMismatch));
+        assert_eq!(
+            check_audience(&claims(json!({"aud": ["x", "a"]})), &p),
+            Ok(())
+        );
+        assert_eq!(
+            check_audience(&claims(json!({"aud": ["x"]})), &p),
+            Err(Reason::AudienceMismatch)
+        );
+        assert_eq!(
+            check_audience(&claims(json!({})), &p),
+            Err(Reason::AudienceMismatch)
+        );
         let open = provider(json!({}));
         assert_eq!(check_audience(&claims(json!({})), &open), Ok(()));
     }
@@ -182,9 +227,18 @@ mod tests {
             typ: t.map(str::to_string),
         };
         assert_eq!(check_typ(&h(Some("at+jwt")), Some("at+jwt")), Ok(()));
-        assert_eq!(check_typ(&h(Some("application/AT+JWT")), Some("at+jwt")), Ok(()));
-        assert_eq!(check_typ(&h(Some("JWT")), Some("at+jwt")), Err(Reason::TypMismatch));
-        assert_eq!(check_typ(&h(None), Some("at+jwt")), Err(Reason::TypMismatch));
+        assert_eq!(
+            check_typ(&h(Some("application/AT+JWT")), Some("at+jwt")),
+            Ok(())
+        );
+        assert_eq!(
+            check_typ(&h(Some("JWT")), Some("at+jwt")),
+            Err(Reason::TypMismatch)
+        );
+        assert_eq!(
+            check_typ(&h(None), Some("at+jwt")),
+            Err(Reason::TypMismatch)
+        );
         assert_eq!(check_typ(&h(None), None), Ok(()));
     }
 

@@ -341,14 +341,21 @@ fn compile(raw: RawConfig) -> Result<JwtConfig, ConfigError> {
 
 fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError> {
     let at = |field: &str| format!("providers.{name}.{field}");
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return Err(err(
             format!("providers.{name:?}"),
             "provider names use letters, digits, '-', '_' and '.' only",
         ));
     }
     if p.algorithms.is_empty() {
-        return Err(err(at("algorithms"), "list at least one algorithm, e.g. [\"RS256\"]"));
+        return Err(err(
+            at("algorithms"),
+            "list at least one algorithm, e.g. [\"RS256\"]",
+        ));
     }
     let mut algorithms = Vec::new();
     for (i, a) in p.algorithms.iter().enumerate() {
@@ -356,7 +363,10 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
             let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
             err(
                 format!("{}[{i}]", at("algorithms")),
-                format!("{a:?} is not a supported algorithm; use one of {}", known.join(", ")),
+                format!(
+                    "{a:?} is not a supported algorithm; use one of {}",
+                    known.join(", ")
+                ),
             )
         })?;
         if !algorithms.contains(&alg) {
@@ -366,7 +376,8 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
     let has_hmac = algorithms.iter().any(|a| a.key_family() == KeyFamily::Hmac);
     let keys = match p.jwks {
         RawJwks::Inline(doc) => {
-            let bytes = serde_json::to_vec(&doc).map_err(|e| err(at("jwks.inline"), e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&doc).map_err(|e| err(at("jwks.inline"), e.to_string()))?;
             let set = KeySet::from_json(&bytes).map_err(|e| err(at("jwks.inline"), e.0))?;
             if let Some(why) = set.skipped.first() {
                 return Err(err(at("jwks.inline"), format!("unusable key: {why}")));
@@ -390,16 +401,25 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
                 ));
             }
             if r.cluster.is_empty() {
-                return Err(err(at("jwks.remote.cluster"), "name the Envoy cluster that serves the JWKS"));
+                return Err(err(
+                    at("jwks.remote.cluster"),
+                    "name the Envoy cluster that serves the JWKS",
+                ));
             }
             if r.authority.is_empty() {
-                return Err(err(at("jwks.remote.authority"), "give the Host of the JWKS server"));
+                return Err(err(
+                    at("jwks.remote.authority"),
+                    "give the Host of the JWKS server",
+                ));
             }
             if !r.path.starts_with('/') {
                 return Err(err(at("jwks.remote.path"), "must start with '/'"));
             }
             if r.cache_duration_s == 0 {
-                return Err(err(at("jwks.remote.cache_duration_s"), "must be at least 1"));
+                return Err(err(
+                    at("jwks.remote.cache_duration_s"),
+                    "must be at least 1",
+                ));
             }
             if !(1..=60_000).contains(&r.timeout_ms) {
                 return Err(err(at("jwks.remote.timeout_ms"), "must be 1..60000"));
@@ -414,7 +434,9 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
                 cache_duration_ms: r.cache_duration_s.saturating_mul(1000),
                 timeout_ms: r.timeout_ms,
                 max_wait_ms: r.max_wait_ms.unwrap_or(r.timeout_ms.saturating_add(500)),
-                unknown_kid_refetch_interval_ms: r.unknown_kid_refetch_interval_s.saturating_mul(1000),
+                unknown_kid_refetch_interval_ms: r
+                    .unknown_kid_refetch_interval_s
+                    .saturating_mul(1000),
                 failed_retry_ms: r.failed_retry_s.max(1).saturating_mul(1000),
                 max_body_bytes: r.max_body_bytes,
             })
@@ -426,7 +448,10 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
             prefix: "Bearer ".into(),
         }],
         Some(list) if list.is_empty() => {
-            return Err(err(at("from"), "list at least one place to read the token from"))
+            return Err(err(
+                at("from"),
+                "list at least one place to read the token from",
+            ))
         }
         Some(list) => list
             .into_iter()
@@ -436,7 +461,10 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
     };
     if let Some(aud) = &p.audiences {
         if aud.is_empty() || aud.iter().any(String::is_empty) {
-            return Err(err(at("audiences"), "omit it to skip the check, or list non-empty audiences"));
+            return Err(err(
+                at("audiences"),
+                "omit it to skip the check, or list non-empty audiences",
+            ));
         }
     }
     if p.max_token_bytes < 16 || p.max_token_bytes > 64 * 1024 {
@@ -446,7 +474,10 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
     for (i, c) in p.claims_to_headers.into_iter().enumerate() {
         let f = format!("{}[{i}]", at("claims_to_headers"));
         if c.claim.is_empty() {
-            return Err(err(format!("{f}.claim"), "name a claim (nested with dots: a.b)"));
+            return Err(err(
+                format!("{f}.claim"),
+                "name a claim (nested with dots: a.b)",
+            ));
         }
         check_output_header(&format!("{f}.header"), &c.header)?;
         claims_to_headers.push(ClaimToHeader {
@@ -521,14 +552,19 @@ fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, Conf
     };
     let methods = match m.methods {
         None => Vec::new(),
-        Some(ms) if ms.is_empty() => return Err(err(at("match.methods"), "omit it or list methods")),
+        Some(ms) if ms.is_empty() => {
+            return Err(err(at("match.methods"), "omit it or list methods"))
+        }
         Some(ms) => ms.into_iter().map(|s| s.to_ascii_uppercase()).collect(),
     };
     let lookup = |field: String, name: &str| -> Result<usize, ConfigError> {
         providers.iter().position(|p| p == name).ok_or_else(|| {
             err(
                 field,
-                format!("unknown provider {name:?}; defined: {}", providers.join(", ")),
+                format!(
+                    "unknown provider {name:?}; defined: {}",
+                    providers.join(", ")
+                ),
             )
         })
     };
@@ -547,14 +583,20 @@ fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, Conf
         RawRequirement::Keyword(k) => {
             return Err(err(
                 at("requires"),
-                format!("{k:?}: use \"none\" or {{\"provider\"|\"any\"|\"all\"|\"allow_missing\": ...}}"),
+                format!(
+                "{k:?}: use \"none\" or {{\"provider\"|\"any\"|\"all\"|\"allow_missing\": ...}}"
+            ),
             ))
         }
         RawRequirement::Object(RawRequirementObject::Provider(p)) => {
             Requirement::Any(vec![lookup(at("requires.provider"), &p)?])
         }
-        RawRequirement::Object(RawRequirementObject::Any(ps)) => Requirement::Any(list("requires.any", ps)?),
-        RawRequirement::Object(RawRequirementObject::All(ps)) => Requirement::All(list("requires.all", ps)?),
+        RawRequirement::Object(RawRequirementObject::Any(ps)) => {
+            Requirement::Any(list("requires.any", ps)?)
+        }
+        RawRequirement::Object(RawRequirementObject::All(ps)) => {
+            Requirement::All(list("requires.all", ps)?)
+        }
         RawRequirement::Object(RawRequirementObject::AllowMissing(ps)) => {
             Requirement::AllowMissing(list("requires.allow_missing", ps)?)
         }

@@ -111,7 +111,12 @@ impl Evaluation<'_> {
         self.decide_requirement(rule_index, &requires, head)
     }
 
-    fn decide_requirement(&mut self, rule: usize, req: &Requirement, head: &RequestHead) -> Outcome {
+    fn decide_requirement(
+        &mut self,
+        rule: usize,
+        req: &Requirement,
+        head: &RequestHead,
+    ) -> Outcome {
         let providers = match req {
             Requirement::None => {
                 return Outcome::Allow {
@@ -241,7 +246,12 @@ impl Evaluation<'_> {
         if let Err(r) = check_issuer(&token.claims, provider) {
             return TokenResult::Fail(r);
         }
-        let Some(ProviderKeys { keys: keyset, version, refetchable }) = keys else {
+        let Some(ProviderKeys {
+            keys: keyset,
+            version,
+            refetchable,
+        }) = keys
+        else {
             return self.wait_or(true, KeyNeed::Initial, Reason::JwksUnavailable);
         };
         if let Some(kid) = token.header.kid.as_deref() {
@@ -249,7 +259,12 @@ impl Evaluation<'_> {
                 return self.wait_or(refetchable, KeyNeed::UnknownKid, Reason::UnknownKid);
             }
         }
-        if let Err(r) = check_signature(&keyset, &token.header, token.signing_input, &token.signature) {
+        if let Err(r) = check_signature(
+            &keyset,
+            &token.header,
+            token.signing_input,
+            &token.signature,
+        ) {
             return TokenResult::Fail(r);
         }
         if let Err(r) = check_time(&token.claims, provider, self.now_s) {
@@ -259,7 +274,8 @@ impl Evaluation<'_> {
             return TokenResult::Fail(r);
         }
         let claims = Rc::new(token.claims);
-        self.cache.insert(index, raw, claims.clone(), version, self.now_s);
+        self.cache
+            .insert(index, raw, claims.clone(), version, self.now_s);
         TokenResult::Ok(claims)
     }
 

@@ -87,13 +87,18 @@ mod tests {
     fn finds_tokens_in_each_kind_of_source() {
         let sources = vec![
             bearer(),
-            TokenSource::Query { name: "access_token".into() },
+            TokenSource::Query {
+                name: "access_token".into(),
+            },
             TokenSource::Cookie { name: "at".into() },
         ];
         let h = head(&[(":path", "/x"), ("authorization", "bearer  abc ")]);
         assert_eq!(tokens(extract(&h, &sources)), Ok(vec!["abc".to_string()]));
         let h = head(&[(":path", "/x?access_token=q%2Eq"), ("cookie", "at=c")]);
-        assert_eq!(tokens(extract(&h, &sources)), Ok(vec!["q.q".to_string(), "c".to_string()]));
+        assert_eq!(
+            tokens(extract(&h, &sources)),
+            Ok(vec!["q.q".to_string(), "c".to_string()])
+        );
         let h = head(&[(":path", "/x"), ("authorization", "Basic dXNlcg==")]);
         assert_eq!(tokens(extract(&h, &sources)), Ok(vec![]));
     }
@@ -101,7 +106,11 @@ mod tests {
     #[test]
     fn same_location_twice_is_refused() {
         let sources = vec![bearer(), TokenSource::Query { name: "t".into() }];
-        let h = head(&[(":path", "/"), ("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        let h = head(&[
+            (":path", "/"),
+            ("authorization", "Bearer a"),
+            ("authorization", "Bearer b"),
+        ]);
         assert_eq!(tokens(extract(&h, &sources)), Err(Reason::MultipleTokens));
         let h = head(&[(":path", "/?t=a&t=b")]);
         assert_eq!(tokens(extract(&h, &sources)), Err(Reason::MultipleTokens));
@@ -111,7 +120,10 @@ mod tests {
     fn header_and_query_are_both_returned() {
         let sources = vec![bearer(), TokenSource::Query { name: "t".into() }];
         let h = head(&[(":path", "/?t=b"), ("authorization", "Bearer a")]);
-        assert_eq!(tokens(extract(&h, &sources)), Ok(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            tokens(extract(&h, &sources)),
+            Ok(vec!["a".to_string(), "b".to_string()])
+        );
     }
 
     #[test]

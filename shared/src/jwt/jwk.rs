@@ -479,7 +479,8 @@ mod tests {
         b64url_decode(key[name].as_str().unwrap()).unwrap()
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn good_keys_of_every_kind_parse() {
         for (kid, family) in [
             ("rs256-a", KeyFamily::Rsa),
@@ -501,7 +502,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn document_level_errors() {
         for bad in [
             &b""[..],
@@ -525,7 +527,8 @@ mod tests {
         assert!(!empty.contains_kid(""));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn non_object_entries_are_skipped_with_index() {
         let set = jwks(vec![
             json!(1),
@@ -539,7 +542,8 @@ mod tests {
         assert!(set.skipped[2].starts_with("key 3 (no kid): "));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn small_rsa_modulus_is_skipped_with_its_size() {
         let mut n = vec![0u8; 128];
         n[0] = 0xc5;
@@ -563,7 +567,8 @@ mod tests {
         assert!(line.contains("8193 bits; at most 8192"), "{line}");
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn rsa_modulus_with_leading_zero_octet_is_accepted() {
         let key = vector_jwk("rs256-a");
         let mut n = vec![0u8];
@@ -572,7 +577,8 @@ mod tests {
         assert_eq!(set.keys.len(), 1, "{:?}", set.skipped);
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn rsa_bad_members() {
         let base = vector_jwk("rs256-a");
         let mut even_n = member_bytes(&base, "n");
@@ -602,7 +608,8 @@ mod tests {
         assert_eq!(one(with(base, "e", b64(&[0, 1, 0, 1]))).keys.len(), 1);
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn private_key_material_is_never_used() {
         for (kid, member) in [
             ("rs256-a", "d"),
@@ -617,7 +624,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn use_key_ops_and_alg_rules() {
         let base = vector_jwk("ec256-a");
         assert_eq!(one(with(base.clone(), "use", json!("sig"))).keys.len(), 1);
@@ -649,7 +657,8 @@ mod tests {
         assert!(skipped(with(base, "kty", json!("RSA-ish"))).contains("unsupported"));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn ec_rules() {
         let base = vector_jwk("ec256-a");
         let x = member_bytes(&base, "x");
@@ -672,7 +681,8 @@ mod tests {
         assert!(skipped(with(p384, "crv", json!("P-256"))).contains("exactly 32"));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn okp_rules() {
         let base = vector_jwk("ed-a");
         let x = member_bytes(&base, "x");
@@ -689,7 +699,8 @@ mod tests {
         assert!(skipped(with(base, "x", b64(&bad))).contains("not a valid Ed25519 point"));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn oct_rules() {
         let oct = |k: &[u8]| {
             let mut key = Map::new();
@@ -714,7 +725,8 @@ mod tests {
         assert!(!format!("{set:?}").contains("super-secret"));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn strict_base64url() {
         assert_eq!(b64url_decode("AQAB"), Some(vec![1, 0, 1]));
         assert_eq!(b64url_decode(""), Some(vec![]));
@@ -731,7 +743,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn candidates_filter_by_kid_family_alg_and_hmac_length() {
         let mut hs_any = Map::new();
         hs_any.insert("kty".into(), json!("oct"));
@@ -777,7 +790,8 @@ mod tests {
         assert!(!set.contains_kid("ec384-a"));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn vector_jwks_skips_exactly_the_bad_keys() {
         let doc: Value = serde_json::from_str(VECTORS).unwrap();
         let set = KeySet::from_json(doc["jwks"].to_string().as_bytes()).unwrap();

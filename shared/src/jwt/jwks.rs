@@ -108,7 +108,12 @@ impl RemoteKeys {
         Ok((state, v.cas))
     }
 
-    fn write_state<H: SharedStore>(&self, host: &H, s: &FetchState, cas: Option<u32>) -> Result<(), HostError> {
+    fn write_state<H: SharedStore>(
+        &self,
+        host: &H,
+        s: &FetchState,
+        cas: Option<u32>,
+    ) -> Result<(), HostError> {
         let bytes = serde_json::to_vec(s).map_err(|e| HostError::Other(e.to_string()))?;
         host.set_shared(&self.state_key, &bytes, cas)
     }
@@ -168,7 +173,10 @@ impl RemoteKeys {
                 true
             }
             Err(e) => {
-                host.log(LogLevel::Error, &format!("jwks {}: shared copy unreadable: {}", self.cfg.path, e.0));
+                host.log(
+                    LogLevel::Error,
+                    &format!("jwks {}: shared copy unreadable: {}", self.cfg.path, e.0),
+                );
                 false
             }
         }
@@ -191,7 +199,10 @@ impl RemoteKeys {
 
     /// The periodic duty: sync, and refresh when due. Called on every tick
     /// of every VM; the lease makes only one of them fetch.
-    pub fn on_tick<H: SharedStore + Callouts + Clock + Logger + Metrics>(&mut self, host: &H) -> bool {
+    pub fn on_tick<H: SharedStore + Callouts + Clock + Logger + Metrics>(
+        &mut self,
+        host: &H,
+    ) -> bool {
         let changed = self.sync(host);
         if let Some((_, give_up_at)) = self.inflight {
             if host.now_ms() >= give_up_at {
@@ -244,7 +255,10 @@ impl RemoteKeys {
             Ok(Some(_)) => {}
             Ok(None) => return outcome,
             Err(e) => {
-                host.log(LogLevel::Warn, &format!("jwks {}: shared state unavailable: {e}", self.cfg.path));
+                host.log(
+                    LogLevel::Warn,
+                    &format!("jwks {}: shared state unavailable: {e}", self.cfg.path),
+                );
                 return FetchStart::Failed;
             }
         }
@@ -254,7 +268,10 @@ impl RemoteKeys {
                 (":method".into(), "GET".into()),
                 (":path".into(), self.cfg.path.clone()),
                 (":authority".into(), self.cfg.authority.clone()),
-                ("accept".into(), "application/json, application/jwk-set+json".into()),
+                (
+                    "accept".into(),
+                    "application/json, application/jwk-set+json".into(),
+                ),
             ],
             body: None,
             timeout_ms: self.cfg.timeout_ms,
@@ -269,7 +286,10 @@ impl RemoteKeys {
                 FetchStart::Started
             }
             Err(e) => {
-                self.record_failure(host, &format!("dispatch to cluster {:?} failed: {e}", self.cfg.cluster));
+                self.record_failure(
+                    host,
+                    &format!("dispatch to cluster {:?} failed: {e}", self.cfg.cluster),
+                );
                 FetchStart::Failed
             }
         }
@@ -280,7 +300,10 @@ impl RemoteKeys {
         host.increment("edgeward.jwt.jwks.fetch_failed", 1);
         host.log(
             LogLevel::Warn,
-            &format!("jwks {}: fetch failed, keeping the last good keys: {why}", self.cfg.path),
+            &format!(
+                "jwks {}: fetch failed, keeping the last good keys: {why}",
+                self.cfg.path
+            ),
         );
         let now = host.now_ms();
         let _ = self.update_state(host, |s| {
@@ -367,9 +390,14 @@ impl RemoteKeys {
         }
         let size = response.body_size();
         if size > self.cfg.max_body_bytes {
-            return Err(format!("body of {size} bytes exceeds max_body_bytes {}", self.cfg.max_body_bytes));
+            return Err(format!(
+                "body of {size} bytes exceeds max_body_bytes {}",
+                self.cfg.max_body_bytes
+            ));
         }
-        let body = response.body().map_err(|e| format!("body unreadable: {e}"))?;
+        let body = response
+            .body()
+            .map_err(|e| format!("body unreadable: {e}"))?;
         let keys = KeySet::from_json(&body).map_err(|e| format!("not a JWKS: {}", e.0))?;
         if keys.is_empty() {
             return Err("JWKS has no usable key".into());
@@ -415,11 +443,18 @@ mod tests {
         assert!(!a.on_tick(&host));
         assert_eq!(host.calls.borrow().len(), 1, "a took the lease");
         assert!(!b.on_tick(&host));
-        assert_eq!(host.calls.borrow().len(), 1, "b saw the lease and did not fetch");
+        assert_eq!(
+            host.calls.borrow().len(),
+            1,
+            "b saw the lease and did not fetch"
+        );
         assert!(a.on_response(&host, &ok(JWKS)));
         assert_eq!(a.current().map(|l| l.version), Some(1));
         assert!(b.on_tick(&host), "b picked up the shared copy");
-        assert!(b.current().map(|l| l.keys.contains_kid("k1")).unwrap_or(false));
+        assert!(b
+            .current()
+            .map(|l| l.keys.contains_kid("k1"))
+            .unwrap_or(false));
         assert_eq!(host.metric("edgeward.jwt.jwks.fetch_ok"), 1);
     }
 
@@ -435,8 +470,18 @@ mod tests {
         host.advance_ms(2_000);
         a.on_tick(&host);
         assert_eq!(host.calls.borrow().len(), 2, "due at 80%");
-        assert!(!a.on_response(&host, &BufferedResponse { status: Some(500), body: vec![] }));
-        assert_eq!(a.current().map(|l| l.version), Some(1), "last good keys kept");
+        assert!(!a.on_response(
+            &host,
+            &BufferedResponse {
+                status: Some(500),
+                body: vec![]
+            }
+        ));
+        assert_eq!(
+            a.current().map(|l| l.version),
+            Some(1),
+            "last good keys kept"
+        );
         a.on_tick(&host);
         assert_eq!(host.calls.borrow().len(), 2, "backs off after a failure");
         host.advance_ms(1_001);
@@ -445,7 +490,13 @@ mod tests {
         assert!(!a.on_response(&host, &ok("garbage")));
         assert!(!a.on_response(&host, &ok(&"x".repeat(2000))));
         assert!(!a.on_response(&host, &ok(r#"{"keys":[]}"#)));
-        assert!(!a.on_response(&host, &BufferedResponse { status: None, body: vec![] }));
+        assert!(!a.on_response(
+            &host,
+            &BufferedResponse {
+                status: None,
+                body: vec![]
+            }
+        ));
         assert_eq!(a.current().map(|l| l.version), Some(1));
         assert_eq!(host.metric("edgeward.jwt.jwks.fetch_failed"), 5);
     }
@@ -457,12 +508,24 @@ mod tests {
         let mut b = RemoteKeys::new(cfg());
         a.on_tick(&host);
         a.on_response(&host, &ok(JWKS));
-        assert_eq!(a.request_fetch(&host, FetchReason::UnknownKid), FetchStart::Started);
-        assert_eq!(b.request_fetch(&host, FetchReason::UnknownKid), FetchStart::InFlight);
+        assert_eq!(
+            a.request_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::Started
+        );
+        assert_eq!(
+            b.request_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::InFlight
+        );
         a.on_response(&host, &ok(JWKS));
-        assert_eq!(b.request_fetch(&host, FetchReason::UnknownKid), FetchStart::NotNow);
+        assert_eq!(
+            b.request_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::NotNow
+        );
         host.advance_ms(30_000);
-        assert_eq!(b.request_fetch(&host, FetchReason::UnknownKid), FetchStart::Started);
+        assert_eq!(
+            b.request_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::Started
+        );
         assert_eq!(host.calls.borrow().len(), 3);
     }
 
@@ -471,10 +534,19 @@ mod tests {
         let host = FakeHost::new(1_000_000);
         let mut a = RemoteKeys::new(cfg());
         let mut b = RemoteKeys::new(cfg());
-        assert_eq!(a.request_fetch(&host, FetchReason::Initial), FetchStart::Started);
-        assert_eq!(b.request_fetch(&host, FetchReason::Initial), FetchStart::InFlight);
+        assert_eq!(
+            a.request_fetch(&host, FetchReason::Initial),
+            FetchStart::Started
+        );
+        assert_eq!(
+            b.request_fetch(&host, FetchReason::Initial),
+            FetchStart::InFlight
+        );
         host.advance_ms(2_001);
-        assert_eq!(b.request_fetch(&host, FetchReason::Initial), FetchStart::Started);
+        assert_eq!(
+            b.request_fetch(&host, FetchReason::Initial),
+            FetchStart::Started
+        );
     }
 
     #[test]
@@ -482,8 +554,14 @@ mod tests {
         let host = FakeHost::new(1_000_000);
         *host.fail_dispatch.borrow_mut() = Some(HostError::NotFound);
         let mut a = RemoteKeys::new(cfg());
-        assert_eq!(a.request_fetch(&host, FetchReason::Initial), FetchStart::Failed);
-        assert_eq!(a.request_fetch(&host, FetchReason::Initial), FetchStart::NotNow);
+        assert_eq!(
+            a.request_fetch(&host, FetchReason::Initial),
+            FetchStart::Failed
+        );
+        assert_eq!(
+            a.request_fetch(&host, FetchReason::Initial),
+            FetchStart::NotNow
+        );
         assert_eq!(host.metric("edgeward.jwt.jwks.fetch_failed"), 1);
     }
 }

@@ -75,10 +75,30 @@ mod tests {
     #[test]
     fn first_match_wins_and_paths_are_normalised() {
         let rules = vec![
-            rule(0, RuleMatch::Prefix("/health".into()), &[], Requirement::None),
-            rule(1, RuleMatch::Prefix("/partners".into()), &["GET"], Requirement::Any(vec![0, 1])),
-            rule(2, RuleMatch::Exact("/exact".into()), &[], Requirement::All(vec![0])),
-            rule(3, RuleMatch::Prefix("/".into()), &[], Requirement::Any(vec![0])),
+            rule(
+                0,
+                RuleMatch::Prefix("/health".into()),
+                &[],
+                Requirement::None,
+            ),
+            rule(
+                1,
+                RuleMatch::Prefix("/partners".into()),
+                &["GET"],
+                Requirement::Any(vec![0, 1]),
+            ),
+            rule(
+                2,
+                RuleMatch::Exact("/exact".into()),
+                &[],
+                Requirement::All(vec![0]),
+            ),
+            rule(
+                3,
+                RuleMatch::Prefix("/".into()),
+                &[],
+                Requirement::Any(vec![0]),
+            ),
         ];
         let idx = |m: &str, p: &str| find_rule(&rules, &head(m, p)).map(|r| r.index);
         assert_eq!(idx("GET", "/health"), Some(0));
@@ -94,7 +114,12 @@ mod tests {
 
     #[test]
     fn no_rule_is_none() {
-        let rules = vec![rule(0, RuleMatch::Prefix("/api".into()), &[], Requirement::None)];
+        let rules = vec![rule(
+            0,
+            RuleMatch::Prefix("/api".into()),
+            &[],
+            Requirement::None,
+        )];
         assert!(find_rule(&rules, &head("GET", "/other")).is_none());
     }
 }

@@ -89,7 +89,12 @@ impl JwtRuntime {
     }
 
     /// A reply to a callout this VM made.
-    pub fn on_http_call_response<H: Host>(&mut self, host: &H, token: u32, response: &dyn CalloutResponse) {
+    pub fn on_http_call_response<H: Host>(
+        &mut self,
+        host: &H,
+        token: u32,
+        response: &dyn CalloutResponse,
+    ) {
         let mut changed = false;
         for r in self.remote.iter_mut().flatten() {
             if r.owns_call(token) {
@@ -115,7 +120,10 @@ impl JwtRuntime {
         let head = match host.request_headers() {
             Ok(h) => RequestHead::new(h),
             Err(e) => {
-                host.log(LogLevel::Error, &format!("jwt: cannot read request headers: {e}"));
+                host.log(
+                    LogLevel::Error,
+                    &format!("jwt: cannot read request headers: {e}"),
+                );
                 return self.deny(host, None, Reason::Malformed, None);
             }
         };
@@ -123,13 +131,19 @@ impl JwtRuntime {
         // the outcome (a `none` route too).
         for h in &self.cfg.output_headers {
             if let Err(e) = host.set_request_header(h, None) {
-                host.log(LogLevel::Error, &format!("jwt: cannot remove client header {h}: {e}"));
+                host.log(
+                    LogLevel::Error,
+                    &format!("jwt: cannot remove client header {h}: {e}"),
+                );
                 return self.deny(host, None, Reason::Malformed, None);
             }
         }
         if self.cfg.bypass_cors_preflight && is_cors_preflight(&head) {
             host.increment("edgeward.jwt.cors_preflight_bypassed", 1);
-            let _ = host.set_property(&[DECISION_PROPERTY], br#"{"decision":"allow","reason":"cors_preflight"}"#);
+            let _ = host.set_property(
+                &[DECISION_PROPERTY],
+                br#"{"decision":"allow","reason":"cors_preflight"}"#,
+            );
             return HeadersAction::Continue;
         }
         for r in self.remote.iter_mut().flatten() {
@@ -269,20 +283,32 @@ impl JwtRuntime {
             }
             if self.apply(host, outcome) == HeadersAction::Continue {
                 if let Err(e) = host.resume_request() {
-                    host.log(LogLevel::Warn, &format!("jwt: cannot resume request {id}: {e}"));
+                    host.log(
+                        LogLevel::Warn,
+                        &format!("jwt: cannot resume request {id}: {e}"),
+                    );
                 }
             }
         }
     }
 
-    fn deny<H: Host>(&self, host: &H, rule: Option<usize>, reason: Reason, provider: Option<usize>) -> HeadersAction {
+    fn deny<H: Host>(
+        &self,
+        host: &H,
+        rule: Option<usize>,
+        reason: Reason,
+        provider: Option<usize>,
+    ) -> HeadersAction {
         host.increment("edgeward.jwt.denied", 1);
         host.increment(&format!("edgeward.jwt.denied.{}", reason.code()), 1);
         let record = decision_json(&self.cfg, false, rule, Some(reason), provider);
         host.log(LogLevel::Debug, &format!("jwt: {record}"));
         let _ = host.set_property(&[DECISION_PROPERTY], record.as_bytes());
         if let Err(e) = host.send_local_reply(&denial_reply(&self.cfg, reason)) {
-            host.log(LogLevel::Error, &format!("jwt: cannot send the denial: {e}"));
+            host.log(
+                LogLevel::Error,
+                &format!("jwt: cannot send the denial: {e}"),
+            );
         }
         HeadersAction::Pause
     }
@@ -290,7 +316,11 @@ impl JwtRuntime {
     /// Carries out a final outcome on the current stream.
     fn apply<H: Host>(&self, host: &H, outcome: Outcome) -> HeadersAction {
         match outcome {
-            Outcome::Deny { rule, reason, provider } => self.deny(host, rule, reason, provider),
+            Outcome::Deny {
+                rule,
+                reason,
+                provider,
+            } => self.deny(host, rule, reason, provider),
             Outcome::Wait { rule, needs } => {
                 // Callers never pass Wait; treat it as what it would become.
                 let reason = if needs.iter().any(|(_, n)| *n == KeyNeed::UnknownKid) {
@@ -300,10 +330,20 @@ impl JwtRuntime {
                 };
                 self.deny(host, Some(rule), reason, needs.first().map(|n| n.0))
             }
-            Outcome::Allow { rule, identity, verified } => match self.publish(host, identity.as_ref(), &verified) {
+            Outcome::Allow {
+                rule,
+                identity,
+                verified,
+            } => match self.publish(host, identity.as_ref(), &verified) {
                 Ok(()) => {
                     host.increment("edgeward.jwt.allowed", 1);
-                    let record = decision_json(&self.cfg, true, rule, None, identity.as_ref().map(|v| v.provider));
+                    let record = decision_json(
+                        &self.cfg,
+                        true,
+                        rule,
+                        None,
+                        identity.as_ref().map(|v| v.provider),
+                    );
                     host.log(LogLevel::Debug, &format!("jwt: {record}"));
                     let _ = host.set_property(&[DECISION_PROPERTY], record.as_bytes());
                     HeadersAction::Continue
@@ -311,7 +351,10 @@ impl JwtRuntime {
                 Err(e) => {
                     // Could not hand the identity on: the upstream would see
                     // an unauthenticated request. Fail closed.
-                    host.log(LogLevel::Error, &format!("jwt: cannot publish identity: {e}"));
+                    host.log(
+                        LogLevel::Error,
+                        &format!("jwt: cannot publish identity: {e}"),
+                    );
                     self.deny(host, rule, Reason::JwksUnavailable, None)
                 }
             },
@@ -319,7 +362,12 @@ impl JwtRuntime {
     }
 
     /// Identity into filter state, claims into headers, tokens removed.
-    fn publish<H: Host>(&self, host: &H, identity: Option<&Verified>, verified: &[Verified]) -> Result<(), HostError> {
+    fn publish<H: Host>(
+        &self,
+        host: &H,
+        identity: Option<&Verified>,
+        verified: &[Verified],
+    ) -> Result<(), HostError> {
         for v in verified {
             let Some(p) = self.cfg.providers.get(v.provider) else {
                 continue;
@@ -338,7 +386,10 @@ impl JwtRuntime {
         let Some(p) = self.cfg.providers.get(id.provider) else {
             return Ok(());
         };
-        host.set_property(&[IDENTITY_PROPERTY], identity_json(p, &id.claims).as_bytes())?;
+        host.set_property(
+            &[IDENTITY_PROPERTY],
+            identity_json(p, &id.claims).as_bytes(),
+        )?;
         for c in &p.claims_to_headers {
             let value = match claim_at(&id.claims, &c.claim) {
                 Some(Value::String(s)) => s.clone(),
@@ -349,11 +400,18 @@ impl JwtRuntime {
             if is_safe_header_value(&value) {
                 host.set_request_header(&c.header, Some(&value))?;
             } else {
-                host.log(LogLevel::Warn, &format!("jwt: claim {} has characters unsafe in a header; not forwarded", c.claim));
+                host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwt: claim {} has characters unsafe in a header; not forwarded",
+                        c.claim
+                    ),
+                );
             }
         }
         if let Some(h) = &p.forward_payload_header {
-            let payload = serde_json::to_vec(&*id.claims).map_err(|e| HostError::Other(e.to_string()))?;
+            let payload =
+                serde_json::to_vec(&*id.claims).map_err(|e| HostError::Other(e.to_string()))?;
             host.set_request_header(h, Some(&URL_SAFE_NO_PAD.encode(payload)))?;
         }
         Ok(())

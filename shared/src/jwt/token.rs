@@ -179,7 +179,10 @@ mod tests {
 
     #[test]
     fn parses_a_well_formed_token() {
-        let t = tok(r#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#, r#"{"sub":"a","exp":1}"#);
+        let t = tok(
+            r#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#,
+            r#"{"sub":"a","exp":1}"#,
+        );
         let p = parse(&t, 8192, ALL).unwrap();
         assert_eq!(p.header.alg, Algorithm::RS256);
         assert_eq!(p.header.kid.as_deref(), Some("k1"));
@@ -198,24 +201,72 @@ mod tests {
             (tok(r#"{"alg":"HS257"}"#, ok_payload), Reason::AlgNotAllowed),
             (tok(r#"{"alg":5}"#, ok_payload), Reason::Malformed),
             (tok(r#"{}"#, ok_payload), Reason::Malformed),
-            (tok(r#"{"alg":"RS256","crit":["exp"]}"#, ok_payload), Reason::Malformed),
-            (tok(r#"{"alg":"RS256","b64":false}"#, ok_payload), Reason::Malformed),
-            (tok(r#"{"alg":"RS256","enc":"A128GCM"}"#, ok_payload), Reason::Malformed),
-            (tok(r#"{"alg":"RS256","kid":7}"#, ok_payload), Reason::Malformed),
-            (tok(r#"{"alg":"RS256","alg":"none"}"#, ok_payload), Reason::Malformed),
-            (tok(r#"{"alg":"RS256"}"#, r#"{"exp":"123"}"#), Reason::Malformed),
-            (tok(r#"{"alg":"RS256"}"#, r#"{"nbf":true}"#), Reason::Malformed),
-            (tok(r#"{"alg":"RS256"}"#, r#"{"iat":null}"#), Reason::Malformed),
-            (tok(r#"{"alg":"RS256"}"#, r#"{"aud":[1]}"#), Reason::Malformed),
-            (tok(r#"{"alg":"RS256"}"#, r#"{"iss":{}}"#), Reason::Malformed),
+            (
+                tok(r#"{"alg":"RS256","crit":["exp"]}"#, ok_payload),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256","b64":false}"#, ok_payload),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256","enc":"A128GCM"}"#, ok_payload),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256","kid":7}"#, ok_payload),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256","alg":"none"}"#, ok_payload),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256"}"#, r#"{"exp":"123"}"#),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256"}"#, r#"{"nbf":true}"#),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256"}"#, r#"{"iat":null}"#),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256"}"#, r#"{"aud":[1]}"#),
+                Reason::Malformed,
+            ),
+            (
+                tok(r#"{"alg":"RS256"}"#, r#"{"iss":{}}"#),
+                Reason::Malformed,
+            ),
             (tok(r#"{"alg":"RS256"}"#, r#"[1,2]"#), Reason::Malformed),
-            (tok(r#"{"alg":"RS256"}"#, r#"{"a":1,"a":2}"#), Reason::Malformed),
+            (
+                tok(r#"{"alg":"RS256"}"#, r#"{"a":1,"a":2}"#),
+                Reason::Malformed,
+            ),
             (tok(r#"{"alg":"RS256"}"#, "not json"), Reason::Malformed),
-            (format!("{}.{}", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)), Reason::Malformed),
-            (format!("{}.{}.", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)), Reason::Malformed),
-            (format!("{}.{}.c2ln.x.y", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)), Reason::Malformed),
-            (format!("{}=.{}.c2ln", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)), Reason::Malformed),
-            (format!("{}.{}.c2l+", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)), Reason::Malformed),
+            (
+                format!("{}.{}", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)),
+                Reason::Malformed,
+            ),
+            (
+                format!("{}.{}.", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)),
+                Reason::Malformed,
+            ),
+            (
+                format!("{}.{}.c2ln.x.y", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)),
+                Reason::Malformed,
+            ),
+            (
+                format!("{}=.{}.c2ln", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)),
+                Reason::Malformed,
+            ),
+            (
+                format!("{}.{}.c2l+", b64(r#"{"alg":"RS256"}"#), b64(ok_payload)),
+                Reason::Malformed,
+            ),
             ("".to_string(), Reason::Malformed),
             ("..".to_string(), Reason::Malformed),
             ("a.b.c".to_string(), Reason::Malformed),

@@ -164,7 +164,8 @@ mod tests {
         (key, input, sig)
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn every_algorithm_verifies_its_valid_vector() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -173,7 +174,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn bit_flips_in_signature_are_rejected() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -192,7 +194,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn bit_flips_in_signing_input_are_rejected() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -219,7 +222,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn wrong_lengths_empty_and_garbage_are_invalid() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -253,7 +257,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn ecdsa_r_or_s_zero_or_out_of_range_is_invalid() {
         let fx = fixture();
         for alg in [Algorithm::ES256, Algorithm::ES384] {
@@ -275,7 +280,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn family_mismatch_is_key_mismatch_for_every_pair() {
         let fx = fixture();
         let keys: Vec<VerifyingKey> = ["rs256-a", "ec256-a", "ec384-a", "ed-a", "hs512-a"]
@@ -302,7 +308,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn hmac_secret_shorter_than_hash_is_key_mismatch() {
         use hmac::Mac as _;
         for (alg, min) in [
@@ -346,7 +353,8 @@ mod tests {
         assert_eq!(VerifyingKey::Hmac(vec![]).family(), KeyFamily::Hmac);
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn rsa_signature_equal_to_or_above_modulus_is_invalid() {
         use rsa::traits::PublicKeyParts as _;
         let fx = fixture();
@@ -367,7 +375,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn signature_error_displays() {
         assert!(!SignatureError::Invalid.to_string().is_empty());
         assert!(!SignatureError::KeyMismatch.to_string().is_empty());
