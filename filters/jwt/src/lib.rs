@@ -104,6 +104,7 @@ impl RootContext for JwtRoot {
         Some(Box::new(JwtStream {
             context_id,
             runtime: self.runtime.clone(),
+            decided: Decided::No,
         }))
     }
 
@@ -112,9 +113,43 @@ impl RootContext for JwtRoot {
     }
 }
 
+/// What the headers callback decided, so body and trailer callbacks never
+/// release a request that is held or was denied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decided {
+    No,
+    Allowed,
+    HeldOrDenied,
+}
+
 struct JwtStream {
     context_id: u32,
     runtime: Shared,
+    decided: Decided,
+}
+
+impl JwtStream {
+    /// Body/trailer verdict: continue only once the request is allowed
+    /// (directly, or resumed after waiting for keys).
+    fn hold_unless_allowed(&mut self) -> Action {
+        if self.decided == Decided::HeldOrDenied {
+            let released = self
+                .runtime
+                .try_borrow()
+                .map(|rt| {
+                    rt.as_ref()
+                        .is_some_and(|rt| rt.was_released(self.context_id))
+                })
+                .unwrap_or(false);
+            if released {
+                self.decided = Decided::Allowed;
+            }
+        }
+        match self.decided {
+            Decided::Allowed | Decided::No => Action::Continue,
+            Decided::HeldOrDenied => Action::Pause,
+        }
+    }
 }
 
 impl Context for JwtStream {
@@ -157,9 +192,23 @@ impl HttpContext for JwtStream {
             return deny_unconfigured();
         };
         match rt.on_request_headers(&WasmHost, self.context_id) {
-            HeadersAction::Continue => Action::Continue,
-            HeadersAction::Pause => Action::Pause,
+            HeadersAction::Continue => {
+                self.decided = Decided::Allowed;
+                Action::Continue
+            }
+            HeadersAction::Pause => {
+                self.decided = Decided::HeldOrDenied;
+                Action::Pause
+            }
         }
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.hold_unless_allowed()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.hold_unless_allowed()
     }
 }
 

@@ -47,6 +47,8 @@ pub struct JwtRuntime {
     remote: Vec<Option<RemoteKeys>>,
     cache: TokenCache,
     waiters: BTreeMap<u32, Waiter>,
+    /// Requests that waited for keys and were then allowed (until they end).
+    released: std::collections::BTreeSet<u32>,
 }
 
 impl JwtRuntime {
@@ -64,6 +66,7 @@ impl JwtRuntime {
             cfg: Rc::new(cfg),
             remote,
             waiters: BTreeMap::new(),
+            released: std::collections::BTreeSet::new(),
         }
     }
 
@@ -78,6 +81,18 @@ impl JwtRuntime {
 
     pub fn waiting(&self) -> usize {
         self.waiters.len()
+    }
+
+    /// Whether this request is held waiting for keys. Its body and trailers
+    /// must be held too: continuing from a body callback would release the
+    /// headers unchecked.
+    pub fn is_waiting(&self, context_id: u32) -> bool {
+        self.waiters.contains_key(&context_id)
+    }
+
+    /// Whether a request that waited for keys was then allowed.
+    pub fn was_released(&self, context_id: u32) -> bool {
+        self.released.contains(&context_id)
     }
 
     /// Keeps remote keys fresh and settles waiting requests.
@@ -113,6 +128,7 @@ impl JwtRuntime {
     /// The stream ended (or was reset): forget it.
     pub fn on_stream_done(&mut self, context_id: u32) {
         self.waiters.remove(&context_id);
+        self.released.remove(&context_id);
     }
 
     /// The request's headers arrived: decide, or wait for keys.
@@ -282,6 +298,7 @@ impl JwtRuntime {
                 continue;
             }
             if self.apply(host, outcome) == HeadersAction::Continue {
+                self.released.insert(id);
                 if let Err(e) = host.resume_request() {
                     host.log(
                         LogLevel::Warn,
