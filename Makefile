@@ -8,7 +8,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 ENVOY_VERSION := 1.40.0
 
-.PHONY: help wasm venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean
+.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean
 
 help:
 	@echo "make demo   build the filters, install Envoy, start the demo gateway"
@@ -16,8 +16,10 @@ help:
 	@echo "make wasm   build dist/*.wasm"
 	@echo "make bench  run the benchmarks in benches/"
 
-wasm:
+wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+wasm: wasm-target
 	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS))
 	@mkdir -p dist
 	@for f in $(subst -,_,$(FILTERS)); do cp target/$(WASM_TARGET)/release/$$f.wasm dist/$$f.wasm; ls -l dist/$$f.wasm; done
@@ -37,11 +39,15 @@ test-core:
 test-core-wasm:
 	bash tests/run-core-wasm-tests.sh
 
-clippy:
+toolchain-components:
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+
+clippy: wasm-target toolchain-components
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS)) -- -D warnings
 
-fmt-check:
+fmt-check: toolchain-components
 	cargo fmt --all -- --check
 
 e2e: wasm venv

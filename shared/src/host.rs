@@ -142,6 +142,17 @@ pub trait ContextSwitch {
 /// Log lines. Kept behind the host so tests can assert on what was logged.
 pub trait Logger {
     fn log(&self, level: LogLevel, message: &str);
+    /// Whether `level` would be written, so hot paths skip formatting.
+    fn log_enabled(&self, _level: LogLevel) -> bool {
+        true
+    }
+}
+
+/// Logs the message `make` builds, only if `level` is enabled.
+pub fn log_lazy<L: Logger + ?Sized>(host: &L, level: LogLevel, make: impl FnOnce() -> String) {
+    if host.log_enabled(level) {
+        host.log(level, &make());
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

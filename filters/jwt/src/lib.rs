@@ -52,6 +52,7 @@ impl Context for JwtRoot {
 impl RootContext for JwtRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let host = WasmHost;
+        host.refresh_log_level();
         let bytes = match host.plugin_configuration() {
             Ok(b) => b,
             Err(e) => {
@@ -91,6 +92,7 @@ impl RootContext for JwtRoot {
     }
 
     fn on_tick(&mut self) {
+        WasmHost.refresh_log_level();
         if let Ok(mut rt) = self.runtime.try_borrow_mut() {
             if let Some(rt) = rt.as_mut() {
                 rt.on_tick(&WasmHost);

@@ -22,6 +22,7 @@ mod abi {
     #[link(wasm_import_module = "env")]
     extern "C" {
         pub fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> Status;
+        pub fn proxy_get_log_level(return_level: *mut u32) -> Status;
         pub fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> Status;
         pub fn proxy_set_tick_period_milliseconds(period: u32) -> Status;
         pub fn proxy_get_buffer_bytes(
@@ -194,6 +195,9 @@ fn encode_path(path: &[&str]) -> Vec<u8> {
 
 thread_local! {
     static METRIC_IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    /// The host's log level (proxy-wasm numbering), read on configure and on
+    /// every tick, so that disabled debug lines cost nothing per request.
+    static LOG_LEVEL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// The proxy-wasm host as seen from any callback. Stateless: every call acts
@@ -202,6 +206,14 @@ thread_local! {
 pub struct WasmHost;
 
 impl WasmHost {
+    /// Re-reads the host's log level (it can change at run time).
+    pub fn refresh_log_level(&self) {
+        let mut level = 0u32;
+        if unsafe { abi::proxy_get_log_level(&mut level) } == Status::Ok {
+            LOG_LEVEL.with(|l| l.set(level));
+        }
+    }
+
     /// Asks for `on_tick` every `ms` milliseconds (0 stops it).
     pub fn set_tick_period_ms(&self, ms: u64) -> Result<(), HostError> {
         check(unsafe { abi::proxy_set_tick_period_milliseconds(ms.min(u32::MAX as u64) as u32) })
@@ -399,15 +411,21 @@ impl ContextSwitch for WasmHost {
     }
 }
 
+fn abi_level(level: LogLevel) -> u32 {
+    match level {
+        LogLevel::Debug => 1,
+        LogLevel::Info => 2,
+        LogLevel::Warn => 3,
+        LogLevel::Error => 4,
+    }
+}
+
 impl Logger for WasmHost {
     fn log(&self, level: LogLevel, message: &str) {
-        let level = match level {
-            LogLevel::Debug => 1,
-            LogLevel::Info => 2,
-            LogLevel::Warn => 3,
-            LogLevel::Error => 4,
-        };
-        let _ = unsafe { abi::proxy_log(level, message.as_ptr(), message.len()) };
+        let _ = unsafe { abi::proxy_log(abi_level(level), message.as_ptr(), message.len()) };
+    }
+    fn log_enabled(&self, level: LogLevel) -> bool {
+        abi_level(level) >= LOG_LEVEL.with(|l| l.get())
     }
 }
 

@@ -5,13 +5,48 @@
 //! ignored once the provider's key set has changed (a retired key stops
 //! working at the next refresh).
 
+use super::config::Provider;
+use super::response::identity_json;
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::rc::Rc;
+
+/// A verified token's claims, and the identity record built from them on
+/// first use (a cache hit then publishes it without serialising again).
+#[derive(Debug)]
+pub struct VerifiedClaims {
+    map: Map<String, Value>,
+    identity: OnceCell<String>,
+}
+
+impl VerifiedClaims {
+    pub fn new(map: Map<String, Value>) -> Self {
+        VerifiedClaims {
+            map,
+            identity: OnceCell::new(),
+        }
+    }
+
+    /// The `edgeward.identity` JSON. The cache is keyed by provider, so one
+    /// provider's record is never served for another.
+    pub fn identity_json(&self, provider: &Provider) -> &str {
+        self.identity
+            .get_or_init(|| identity_json(provider, &self.map))
+    }
+}
+
+impl Deref for VerifiedClaims {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
 
 #[derive(Debug)]
 struct Entry {
-    claims: Rc<Map<String, Value>>,
+    claims: Rc<VerifiedClaims>,
     expires_at_s: f64,
     keys_version: u64,
     last_used: u64,
@@ -58,7 +93,7 @@ impl TokenCache {
         token: &str,
         keys_version: u64,
         now_s: f64,
-    ) -> Option<Rc<Map<String, Value>>> {
+    ) -> Option<Rc<VerifiedClaims>> {
         self.clock += 1;
         let key = (provider, token.to_string());
         match self.entries.get_mut(&key) {
@@ -82,7 +117,7 @@ impl TokenCache {
         &mut self,
         provider: usize,
         token: &str,
-        claims: Rc<Map<String, Value>>,
+        claims: Rc<VerifiedClaims>,
         keys_version: u64,
         now_s: f64,
     ) {
@@ -134,8 +169,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(exp: f64) -> Rc<Map<String, Value>> {
-        Rc::new(json!({"exp": exp}).as_object().cloned().unwrap())
+    fn claims(exp: f64) -> Rc<VerifiedClaims> {
+        Rc::new(VerifiedClaims::new(
+            json!({"exp": exp}).as_object().cloned().unwrap(),
+        ))
     }
 
     #[test]
@@ -158,7 +195,7 @@ mod tests {
     #[test]
     fn no_exp_not_cached_and_capacity_bounded() {
         let mut c = TokenCache::new(2);
-        c.insert(0, "noexp", Rc::new(Map::new()), 0, 1.0);
+        c.insert(0, "noexp", Rc::new(VerifiedClaims::new(Map::new())), 0, 1.0);
         assert!(c.is_empty());
         c.insert(0, "a", claims(100.0), 0, 1.0);
         c.insert(0, "b", claims(100.0), 0, 1.0);

@@ -2,7 +2,7 @@
 //! the request passes, fails (with one reason) or must wait for keys.
 //! Pure: keys, cache and clock come in as arguments.
 
-use super::cache::TokenCache;
+use super::cache::{TokenCache, VerifiedClaims};
 use super::claims::{check_audience, check_issuer, check_time, check_typ};
 use super::config::{JwtConfig, Provider};
 use super::extract::{extract, FoundToken};
@@ -12,7 +12,6 @@ use super::reason::Reason;
 use super::token::parse;
 use super::verify::{verify_signature, SignatureError};
 use crate::http::RequestHead;
-use serde_json::{Map, Value};
 use std::rc::Rc;
 
 /// Keys a provider can use right now.
@@ -41,7 +40,7 @@ pub enum KeyNeed {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub provider: usize,
-    pub claims: Rc<Map<String, Value>>,
+    pub claims: Rc<VerifiedClaims>,
     pub tokens: Vec<FoundToken>,
 }
 
@@ -84,7 +83,7 @@ enum ProviderResult {
 }
 
 enum TokenResult {
-    Ok(Rc<Map<String, Value>>),
+    Ok(Rc<VerifiedClaims>),
     Fail(Reason),
     Wait(KeyNeed),
 }
@@ -273,7 +272,7 @@ impl Evaluation<'_> {
         if let Err(r) = check_audience(&token.claims, provider) {
             return TokenResult::Fail(r);
         }
-        let claims = Rc::new(token.claims);
+        let claims = Rc::new(VerifiedClaims::new(token.claims));
         self.cache
             .insert(index, raw, claims.clone(), version, self.now_s);
         TokenResult::Ok(claims)

@@ -8,8 +8,8 @@ use super::config::{JwtConfig, KeySource, TokenSource};
 use super::engine::{Evaluation, KeyNeed, Outcome, ProviderKeys, Verified};
 use super::jwks::{FetchReason, FetchStart, RemoteKeys};
 use super::reason::Reason;
-use super::response::{decision_json, denial_reply, identity_json};
-use crate::host::{CalloutResponse, Host, HostError, LogLevel};
+use super::response::{decision_json, denial_reply};
+use crate::host::{log_lazy, CalloutResponse, Host, HostError, LogLevel};
 use crate::http::{is_safe_header_value, RequestHead};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -319,7 +319,7 @@ impl JwtRuntime {
         host.increment("edgeward.jwt.denied", 1);
         host.increment(&format!("edgeward.jwt.denied.{}", reason.code()), 1);
         let record = decision_json(&self.cfg, false, rule, Some(reason), provider);
-        host.log(LogLevel::Debug, &format!("jwt: {record}"));
+        log_lazy(host, LogLevel::Debug, || format!("jwt: {record}"));
         let _ = host.set_property(&[DECISION_PROPERTY], record.as_bytes());
         if let Err(e) = host.send_local_reply(&denial_reply(&self.cfg, reason)) {
             host.log(
@@ -361,7 +361,7 @@ impl JwtRuntime {
                         None,
                         identity.as_ref().map(|v| v.provider),
                     );
-                    host.log(LogLevel::Debug, &format!("jwt: {record}"));
+                    log_lazy(host, LogLevel::Debug, || format!("jwt: {record}"));
                     let _ = host.set_property(&[DECISION_PROPERTY], record.as_bytes());
                     HeadersAction::Continue
                 }
@@ -403,10 +403,7 @@ impl JwtRuntime {
         let Some(p) = self.cfg.providers.get(id.provider) else {
             return Ok(());
         };
-        host.set_property(
-            &[IDENTITY_PROPERTY],
-            identity_json(p, &id.claims).as_bytes(),
-        )?;
+        host.set_property(&[IDENTITY_PROPERTY], id.claims.identity_json(p).as_bytes())?;
         for c in &p.claims_to_headers {
             let value = match claim_at(&id.claims, &c.claim) {
                 Some(Value::String(s)) => s.clone(),
@@ -428,7 +425,7 @@ impl JwtRuntime {
         }
         if let Some(h) = &p.forward_payload_header {
             let payload =
-                serde_json::to_vec(&*id.claims).map_err(|e| HostError::Other(e.to_string()))?;
+                serde_json::to_vec(&**id.claims).map_err(|e| HostError::Other(e.to_string()))?;
             host.set_request_header(h, Some(&URL_SAFE_NO_PAD.encode(payload)))?;
         }
         Ok(())

@@ -375,6 +375,42 @@ mod tests {
         }
     }
 
+    /// Deterministic xorshift64 bytes: garbage without an RNG dependency.
+    fn garbage(state: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                (*state >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn random_signatures_of_right_and_wrong_lengths_never_verify_or_panic() {
+        let fx = fixture();
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        for alg in Algorithm::ALL {
+            let (key, input, sig) = valid(&fx, alg);
+            for round in 0..24 {
+                // Half the time the exact length, otherwise anything up to 2x.
+                let len = if round % 2 == 0 {
+                    sig.len()
+                } else {
+                    (garbage(&mut state, 1)[0] as usize * sig.len()) / 128
+                };
+                let bad = garbage(&mut state, len);
+                assert_eq!(
+                    verify_signature(alg, &key, &input, &bad),
+                    Err(SignatureError::Invalid),
+                    "{alg} len {len}"
+                );
+            }
+        }
+    }
+
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn signature_error_displays() {
