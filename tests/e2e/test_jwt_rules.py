@@ -25,11 +25,15 @@ IDP = keys.cached_keypair("RS256", "idp-rs256")
 PARTNER = keys.cached_keypair("ES256", "partner-es256")
 DEVICE = keys.cached_keypair("EdDSA", "device-eddsa")
 
+# Every provider allows every algorithm in use, so a token of the wrong
+# provider is refused for its issuer (checked before the key), not its alg.
+ALGS = ["RS256", "ES256", "EdDSA"]
 PROVIDERS = {
-    "idp": inline_provider(IDP, issuer=IDP_ISS),
-    "partner": inline_provider(PARTNER, issuer=PARTNER_ISS),
+    "idp": inline_provider(IDP, issuer=IDP_ISS, algorithms=ALGS),
+    "partner": inline_provider(PARTNER, issuer=PARTNER_ISS, algorithms=ALGS),
     # a second credential in its own header, for `all`
-    "device": inline_provider(DEVICE, issuer=DEVICE_ISS, **{"from": [{"header": "x-device-token"}]}),
+    "device": inline_provider(DEVICE, issuer=DEVICE_ISS, algorithms=ALGS,
+                              **{"from": [{"header": "x-device-token"}]}),
 }
 
 # The example, plus `all` and `allow_missing` routes.

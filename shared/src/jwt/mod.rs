@@ -22,6 +22,7 @@ pub mod jwks;
 pub mod matcher;
 pub mod reason;
 pub mod response;
+pub mod rsa_fast;
 pub mod runtime;
 pub mod token;
 pub mod verify;
