@@ -47,6 +47,18 @@ def edgeward(kp, cache_size: int) -> list:
     return [wasm_filter("edgeward_jwt", WASM, cfg, failure_policy="FAIL_CLOSED")]
 
 
+def minimal_wasm() -> list:
+    """The floor: a proxy-wasm filter that reads one header and sets one
+    (tests/fixtures/trivial-filter), built here."""
+    manifest = REPO / "tests" / "fixtures" / "trivial-filter" / "Cargo.toml"
+    target = REPO / "tests" / ".work" / "trivial-target"
+    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "--manifest-path",
+                    str(manifest)], check=True, capture_output=True,
+                   env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+    path = target / "wasm32-wasip1" / "release" / "edgeward_trivial_filter.wasm"
+    return [wasm_filter("trivial", path, {})]
+
+
 def native_jwt_authn(kp) -> list:
     return [{
         "name": "envoy.filters.http.jwt_authn",
@@ -104,6 +116,7 @@ def main() -> int:
     tok = {alg: keys.mint(kp, claims) for alg, kp in kps.items()}
     cases = [
         ("no filter", [], None),
+        ("minimal wasm filter (floor)", minimal_wasm(), None),
         ("native jwt_authn RS256", native_jwt_authn(kps["RS256"]), tok["RS256"]),
         ("native jwt_authn ES256", native_jwt_authn(kps["ES256"]), tok["ES256"]),
         ("edgeward RS256, cached token", edgeward(kps["RS256"], 1000), tok["RS256"]),

@@ -15,10 +15,13 @@ pub struct RequestHead {
 
 impl RequestHead {
     pub fn new(headers: Vec<(String, String)>) -> Self {
-        let headers = headers
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
+        let mut headers = headers;
+        for (k, _) in headers.iter_mut() {
+            // Envoy already lower-cases names; only pay for the odd one out.
+            if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                k.make_ascii_lowercase();
+            }
+        }
         RequestHead { headers }
     }
 

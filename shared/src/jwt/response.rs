@@ -63,7 +63,8 @@ pub fn identity_json(provider: &Provider, claims: &Map<String, Value>) -> String
 }
 
 /// The decision record in filter state `edgeward.jwt.decision`: which rule
-/// and why, for logs and audits.
+/// and why, for logs and audits. Built by hand on the hot path: every part
+/// is a number, a reason code or a provider name (validated to `[A-Za-z0-9-_.]`).
 pub fn decision_json(
     cfg: &JwtConfig,
     allowed: bool,
@@ -71,11 +72,47 @@ pub fn decision_json(
     reason: Option<Reason>,
     provider: Option<usize>,
 ) -> String {
-    json!({
-        "decision": if allowed { "allow" } else { "deny" },
-        "rule": rule,
-        "reason": reason.map(Reason::code),
-        "provider": provider.and_then(|p| cfg.providers.get(p)).map(|p| p.name.as_str()),
-    })
-    .to_string()
+    let rule = rule.map_or_else(|| "null".to_string(), |r| r.to_string());
+    let quoted = |s: Option<&str>| s.map_or_else(|| "null".to_string(), |s| format!("\"{s}\""));
+    format!(
+        r#"{{"decision":"{}","rule":{rule},"reason":{},"provider":{}}}"#,
+        if allowed { "allow" } else { "deny" },
+        quoted(reason.map(Reason::code)),
+        quoted(
+            provider
+                .and_then(|p| cfg.providers.get(p))
+                .map(|p| p.name.as_str())
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_record_is_valid_json() {
+        let cfg = JwtConfig::from_json(
+            br#"{"providers":{"idp":{"algorithms":["HS256"],"jwks":{"inline":{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]}}}},
+                 "rules":[{"match":{"prefix":"/"},"requires":{"provider":"idp"}}]}"#,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&decision_json(
+            &cfg,
+            false,
+            Some(3),
+            Some(Reason::Expired),
+            Some(0),
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"decision": "deny", "rule": 3, "reason": "expired", "provider": "idp"})
+        );
+        let v: Value = serde_json::from_str(&decision_json(&cfg, true, None, None, None)).unwrap();
+        assert_eq!(
+            v,
+            json!({"decision": "allow", "rule": null, "reason": null, "provider": null})
+        );
+    }
 }
