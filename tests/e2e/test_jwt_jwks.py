@@ -132,8 +132,7 @@ def test_one_fetch_serves_both_workers_then_rotation(gateway, upstream, idp, was
     on_both_workers(gw, lambda: client.bearer(token(K1)), refused)
     assert len(upstream.requests) == n
     # kid2 works on both workers
-    on_both_workers(gw, lambda: client.bearer(token(K2)),
-                    expect_200)
+    on_both_workers(gw, lambda: client.bearer(token(K2)), expect_200)
     assert idp.fetch_count == fetches + 1, "unknown kids in the rate-limit window fetched again"
 
 
@@ -211,8 +210,7 @@ def test_idp_down_at_start_then_recovers(gateway, upstream, idp, wasm_path):
     assert gw.stat(FETCH_OK) == 1
     assert gw.stat(FETCH_FAILED) >= 1
     # both workers have the keys now
-    on_both_workers(gw, lambda: client.bearer(token(K1)),
-                    expect_200)
+    on_both_workers(gw, lambda: client.bearer(token(K1)), expect_200)
 
 
 # ----------------------------------------------------------------- (h) + (e)
@@ -266,22 +264,22 @@ def test_idp_hangs_at_start_request_waits_max_wait_then_401(gateway, upstream, i
     elapsed = time.monotonic() - t0
     assert_not_5xx(r)
     assert_problem(r, 401, "jwks_unavailable", token=tok)
-    assert 0.5 <= elapsed <= 5, f"answered after {elapsed:.2f}s (max_wait_ms 1000)"
-    assert 0.8 <= elapsed <= 2.5, f"answered after {elapsed:.2f}s (max_wait_ms 1000)"
+    # held for the whole max_wait_ms (not refused early), but not much longer
+    assert 0.8 <= elapsed <= 5, f"answered after {elapsed:.2f}s (max_wait_ms 1000)"
     assert upstream.requests == []
     assert gw.stat(STAT + "waited_for_keys") >= 1
     assert idp.fetch_count == 1  # the hanging fetch holds the lease: no second one
 
 
 def test_idp_hangs_with_short_timeout(gateway, upstream, idp, wasm_path):
-    """The brief's numbers: timeout_ms 500, max_wait_ms 1000. A request waits at
-    most for the pending fetch (<= max_wait_ms), then 401; hung fetches time out
-    and are retried with back-off, not in a storm."""
+    """timeout_ms 500 < max_wait_ms 1000: the hung fetch times out first, so a
+    request waits at most for the pending fetch, then 401 (after a failed fetch,
+    fail fast). Hung fetches are retried with back-off, not in a storm; once the
+    IdP answers, requests pass."""
     idp.set_jwks(keys.jwks(K1))
     idp.set_mode("hang")
     gw = start(gateway, wasm_path, idp, timeout_ms=500, max_wait_ms=1000)
     assert idp.wait_for_fetches(1, timeout=5)
-    t_start = time.monotonic()
     for i in range(4):
         tok = token(K1)
         t0 = time.monotonic()
@@ -295,7 +293,7 @@ def test_idp_hangs_with_short_timeout(gateway, upstream, idp, wasm_path):
     assert wait_stat(gw, FETCH_FAILED, 1) >= 1
     span = time.monotonic() - idp.fetch_times[0]
     # 1 s base back-off, doubling: a handful of attempts, not one per tick or request
-    assert idp.fetch_count <= 2 + span, (idp.fetch_count, span, time.monotonic() - t_start)
+    assert idp.fetch_count <= 2 + span, (idp.fetch_count, span)
 
     idp.set_mode("ok")
     assert wait_until(lambda: client.get(gw.port, "/back", client.bearer(token(K1))).status == 200,

@@ -13,7 +13,7 @@ import pytest
 
 from harness import client, keys
 from harness.jwt_e2e import (
-    AUD, DECISION_LOG_FORMAT, STAT, assert_problem, inline_provider, jwt_config, jwt_filter,
+    DECISION_LOG_FORMAT, STAT, assert_problem, inline_provider, jwt_config, jwt_filter,
     parse_decision_line, token,
 )
 

@@ -2,6 +2,7 @@
 //! the request passes, fails (with one reason) or must wait for keys.
 //! Pure: keys, cache and clock come in as arguments.
 
+use super::algorithm::Algorithm;
 use super::cache::{TokenCache, VerifiedClaims};
 use super::claims::{check_audience, check_issuer, check_time, check_typ};
 use super::config::{JwtConfig, Provider};
@@ -235,14 +236,20 @@ impl Evaluation<'_> {
                 return TokenResult::Ok(claims);
             }
         }
-        let token = match parse(raw, provider.max_token_bytes, &provider.algorithms) {
+        // Any known algorithm parses (`none` and unknown ones never do); the
+        // issuer is checked before the provider's allowlist so that a token
+        // from another identity provider is reported as such.
+        let token = match parse(raw, provider.max_token_bytes, &Algorithm::ALL) {
             Ok(t) => t,
             Err(r) => return TokenResult::Fail(r),
         };
-        if let Err(r) = check_typ(&token.header, provider.typ.as_deref()) {
+        if let Err(r) = check_issuer(&token.claims, provider) {
             return TokenResult::Fail(r);
         }
-        if let Err(r) = check_issuer(&token.claims, provider) {
+        if !provider.algorithms.contains(&token.header.alg) {
+            return TokenResult::Fail(Reason::AlgNotAllowed);
+        }
+        if let Err(r) = check_typ(&token.header, provider.typ.as_deref()) {
             return TokenResult::Fail(r);
         }
         let Some(ProviderKeys {

@@ -20,7 +20,7 @@ pub struct FoundToken {
 pub fn extract(head: &RequestHead, sources: &[TokenSource]) -> Result<Vec<FoundToken>, Reason> {
     let mut found = Vec::new();
     for source in sources {
-        let values: Vec<String> = match source {
+        let mut values: Vec<String> = match source {
             TokenSource::Header { name, prefix } => head
                 .all(name)
                 .filter_map(|v| strip_scheme(v, prefix))
@@ -31,9 +31,12 @@ pub fn extract(head: &RequestHead, sources: &[TokenSource]) -> Result<Vec<FoundT
                 .unwrap_or_default(),
             TokenSource::Cookie { name } => cookie_values(head, name),
         };
-        if values.len() > 1 {
+        // Proxies join repeated headers with commas (`Bearer a,Bearer b`);
+        // a JWT never contains one, so a comma means a second token.
+        if values.len() > 1 || values.iter().any(|v| v.contains(',')) {
             return Err(Reason::MultipleTokens);
         }
+        values.truncate(1);
         if let Some(token) = values.into_iter().next() {
             // Two sources may read the same place (two prefixes on one
             // header); count the same token once.
@@ -49,8 +52,14 @@ pub fn extract(head: &RequestHead, sources: &[TokenSource]) -> Result<Vec<FoundT
 }
 
 /// The credentials after the scheme prefix (compared case-insensitively, as
-/// auth schemes are), trimmed. `None` when the value uses another scheme.
+/// auth schemes are), trimmed. `None` when the value uses another scheme. A
+/// bare scheme (`Bearer`, which is what `Bearer ` becomes once the proxy
+/// trims the value) is an empty token, not an absent one.
 fn strip_scheme(value: &str, prefix: &str) -> Option<String> {
+    let scheme = prefix.trim();
+    if !scheme.is_empty() && value.trim().eq_ignore_ascii_case(scheme) {
+        return Some(String::new());
+    }
     let head = value.get(..prefix.len())?;
     if !head.eq_ignore_ascii_case(prefix) {
         return None;
@@ -128,7 +137,30 @@ mod tests {
 
     #[test]
     fn empty_bearer_is_an_empty_token_not_missing() {
-        let h = head(&[(":path", "/"), ("authorization", "Bearer ")]);
-        assert_eq!(tokens(extract(&h, &[bearer()])), Ok(vec![String::new()]));
+        for v in ["Bearer ", "Bearer", "bearer"] {
+            let h = head(&[(":path", "/"), ("authorization", v)]);
+            assert_eq!(
+                tokens(extract(&h, &[bearer()])),
+                Ok(vec![String::new()]),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn joined_repeated_headers_are_multiple_tokens() {
+        let h = head(&[
+            (":path", "/"),
+            ("authorization", "Bearer a.b.c,Bearer d.e.f"),
+        ]);
+        assert_eq!(
+            tokens(extract(&h, &[bearer()])),
+            Err(Reason::MultipleTokens)
+        );
+        let h = head(&[(":path", "/"), ("authorization", "Bearer a.b.c, Basic x")]);
+        assert_eq!(
+            tokens(extract(&h, &[bearer()])),
+            Err(Reason::MultipleTokens)
+        );
     }
 }
