@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# All benchmarks: core micro-benchmarks (native and in node's V8) and the load
+# benchmark through a real Envoy. Figures are ratios within one run: this
+# machine is shared and noisy.
+#   make bench            (builds dist/*.wasm and the venv first)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! command -v wrk >/dev/null || ! command -v taskset >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq wrk util-linux >/dev/null
+fi
+
+echo "== micro: signature verification (benches/micro) =="
+bash benches/micro/run.sh "${MICRO_ITERATIONS:-2000}"
+
+echo "== load: through Envoy (benches/load.py) =="
+.venv/bin/python benches/load.py --seconds "${LOAD_SECONDS:-5}"
