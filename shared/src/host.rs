@@ -133,6 +133,39 @@ pub trait StreamHost {
     fn resume_request(&self) -> Result<(), HostError>;
 }
 
+/// Bodies and the response, for filters that inspect payloads (schema
+/// enforcement, PII masking). Only valid in the callback that delivers them.
+pub trait BodyHost {
+    /// Up to `max` bytes of the buffered request body from `start`.
+    fn request_body(&self, start: usize, max: usize) -> Result<Vec<u8>, HostError>;
+    fn replace_request_body(&self, body: &[u8]) -> Result<(), HostError>;
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError>;
+    /// Replaces every value of `name`, or removes them all when `value` is None.
+    fn set_response_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError>;
+    fn response_body(&self, start: usize, max: usize) -> Result<Vec<u8>, HostError>;
+    fn replace_response_body(&self, body: &[u8]) -> Result<(), HostError>;
+}
+
+/// An outgoing unary gRPC call (e.g. `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCallRequest {
+    /// An Envoy cluster with HTTP/2 enabled.
+    pub cluster: String,
+    pub service: String,
+    pub method: String,
+    pub initial_metadata: Vec<(String, Vec<u8>)>,
+    /// The serialised request message.
+    pub message: Vec<u8>,
+    pub timeout_ms: u64,
+}
+
+/// gRPC callouts; the reply comes back through the filter's
+/// `on_grpc_call_response`, matched by the returned token. Hosts without
+/// gRPC (APISIX, Kong) answer [`HostError::Unimplemented`].
+pub trait GrpcCallouts {
+    fn dispatch_grpc_call(&self, request: &GrpcCallRequest) -> Result<u32, HostError>;
+}
+
 /// Lets code running in one context (the root, on a timer) act on another
 /// (a paused request) of the same VM.
 pub trait ContextSwitch {

@@ -8,8 +8,9 @@
 //! through the SDK so its dispatcher can route the reply back.
 
 use edgeward_core::host::{
-    CalloutResponse, Callouts, Clock, ContextSwitch, HostError, HttpCallRequest, LocalReply,
-    LogLevel, Logger, Metrics, SharedStore, SharedValue, StreamHost,
+    BodyHost, CalloutResponse, Callouts, Clock, ContextSwitch, GrpcCallRequest, GrpcCallouts,
+    HostError, HttpCallRequest, LocalReply, LogLevel, Logger, Metrics, SharedStore, SharedValue,
+    StreamHost,
 };
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::cell::RefCell;
@@ -31,6 +32,13 @@ mod abi {
             max_size: usize,
             return_buffer_data: *mut *mut u8,
             return_buffer_size: *mut usize,
+        ) -> Status;
+        pub fn proxy_set_buffer_bytes(
+            buffer_type: BufferType,
+            start: usize,
+            size: usize,
+            buffer_data: *const u8,
+            buffer_size: usize,
         ) -> Status;
         pub fn proxy_get_header_map_pairs(
             map_type: MapType,
@@ -225,13 +233,48 @@ impl WasmHost {
     }
 
     fn buffer(&self, kind: BufferType, max: usize) -> Result<Vec<u8>, HostError> {
+        self.buffer_at(kind, 0, max)
+    }
+
+    fn buffer_at(&self, kind: BufferType, start: usize, max: usize) -> Result<Vec<u8>, HostError> {
         let mut data = null_mut();
         let mut size = 0usize;
-        match unsafe { abi::proxy_get_buffer_bytes(kind, 0, max, &mut data, &mut size) } {
+        match unsafe { abi::proxy_get_buffer_bytes(kind, start, max, &mut data, &mut size) } {
             Status::Ok => Ok(unsafe { take_buffer(data, size) }),
             Status::NotFound => Ok(Vec::new()),
             other => Err(status_error(other)),
         }
+    }
+
+    /// Replaces the whole buffered body (start 0, size = everything).
+    fn replace_buffer(&self, kind: BufferType, body: &[u8]) -> Result<(), HostError> {
+        check(unsafe {
+            abi::proxy_set_buffer_bytes(kind, 0, usize::MAX, body.as_ptr(), body.len())
+        })
+    }
+
+    fn header_pairs(&self, map: MapType) -> Result<Vec<(String, String)>, HostError> {
+        let mut data = null_mut();
+        let mut size = 0usize;
+        match unsafe { abi::proxy_get_header_map_pairs(map, &mut data, &mut size) } {
+            Status::Ok => Ok(decode_map(&unsafe { take_buffer(data, size) })),
+            other => Err(status_error(other)),
+        }
+    }
+
+    fn set_header(&self, map: MapType, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        check(unsafe {
+            match value {
+                Some(v) => abi::proxy_replace_header_map_value(
+                    map,
+                    name.as_ptr(),
+                    name.len(),
+                    v.as_ptr(),
+                    v.len(),
+                ),
+                None => abi::proxy_remove_header_map_value(map, name.as_ptr(), name.len()),
+            }
+        })
     }
 
     fn header_value(&self, map: MapType, key: &str) -> Result<Option<String>, HostError> {
@@ -402,6 +445,47 @@ impl StreamHost for WasmHost {
     fn resume_request(&self) -> Result<(), HostError> {
         // Stream type 0: the HTTP request.
         check(unsafe { abi::proxy_continue_stream(0) })
+    }
+}
+
+impl BodyHost for WasmHost {
+    fn request_body(&self, start: usize, max: usize) -> Result<Vec<u8>, HostError> {
+        self.buffer_at(BufferType::HttpRequestBody, start, max)
+    }
+    fn replace_request_body(&self, body: &[u8]) -> Result<(), HostError> {
+        self.replace_buffer(BufferType::HttpRequestBody, body)
+    }
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        self.header_pairs(MapType::HttpResponseHeaders)
+    }
+    fn set_response_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        self.set_header(MapType::HttpResponseHeaders, name, value)
+    }
+    fn response_body(&self, start: usize, max: usize) -> Result<Vec<u8>, HostError> {
+        self.buffer_at(BufferType::HttpResponseBody, start, max)
+    }
+    fn replace_response_body(&self, body: &[u8]) -> Result<(), HostError> {
+        self.replace_buffer(BufferType::HttpResponseBody, body)
+    }
+}
+
+impl GrpcCallouts for WasmHost {
+    /// Through the SDK, like HTTP callouts, so its dispatcher routes the reply.
+    fn dispatch_grpc_call(&self, request: &GrpcCallRequest) -> Result<u32, HostError> {
+        let metadata: Vec<(&str, &[u8])> = request
+            .initial_metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        proxy_wasm::hostcalls::dispatch_grpc_call(
+            &request.cluster,
+            &request.service,
+            &request.method,
+            metadata,
+            Some(&request.message),
+            Duration::from_millis(request.timeout_ms),
+        )
+        .map_err(status_error)
     }
 }
 

@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Clone, Default)]
 pub struct FakeStream {
     pub headers: Vec<(String, String)>,
+    pub request_body: Vec<u8>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Vec<u8>,
     pub properties: BTreeMap<Vec<String>, Vec<u8>>,
     pub reply: Option<LocalReply>,
     pub resumed: u32,
@@ -20,6 +23,7 @@ pub struct FakeHost {
     now_ms: Cell<u64>,
     shared: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     pub calls: RefCell<Vec<HttpCallRequest>>,
+    pub grpc_calls: RefCell<Vec<GrpcCallRequest>>,
     next_token: Cell<u32>,
     pub metrics: RefCell<BTreeMap<String, u64>>,
     pub logs: RefCell<Vec<(LogLevel, String)>>,
@@ -53,6 +57,20 @@ impl FakeHost {
         };
         self.streams.borrow_mut().insert(id, stream);
         self.current.set(id);
+    }
+    /// Sets the current stream's buffered request body.
+    pub fn set_request_body(&self, body: &[u8]) {
+        self.with_stream(|s| s.request_body = body.to_vec());
+    }
+    /// Sets the current stream's response headers and body.
+    pub fn set_response(&self, headers: &[(&str, &str)], body: &[u8]) {
+        self.with_stream(|s| {
+            s.response_headers = headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect();
+            s.response_body = body.to_vec();
+        });
     }
     pub fn set_current(&self, id: u32) {
         self.current.set(id);
@@ -115,6 +133,54 @@ impl Callouts for FakeHost {
     }
 }
 
+fn slice_of(data: &[u8], start: usize, max: usize) -> Vec<u8> {
+    data.iter().skip(start).take(max).copied().collect()
+}
+
+fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
+    let name = name.to_ascii_lowercase();
+    headers.retain(|(k, _)| *k != name);
+    if let Some(v) = value {
+        headers.push((name, v.to_string()));
+    }
+}
+
+impl BodyHost for FakeHost {
+    fn request_body(&self, start: usize, max: usize) -> Result<Vec<u8>, HostError> {
+        Ok(self.with_stream(|s| slice_of(&s.request_body, start, max)))
+    }
+    fn replace_request_body(&self, body: &[u8]) -> Result<(), HostError> {
+        self.with_stream(|s| s.request_body = body.to_vec());
+        Ok(())
+    }
+    fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+        Ok(self.with_stream(|s| s.response_headers.clone()))
+    }
+    fn set_response_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
+        self.with_stream(|s| set_header(&mut s.response_headers, name, value));
+        Ok(())
+    }
+    fn response_body(&self, start: usize, max: usize) -> Result<Vec<u8>, HostError> {
+        Ok(self.with_stream(|s| slice_of(&s.response_body, start, max)))
+    }
+    fn replace_response_body(&self, body: &[u8]) -> Result<(), HostError> {
+        self.with_stream(|s| s.response_body = body.to_vec());
+        Ok(())
+    }
+}
+
+impl GrpcCallouts for FakeHost {
+    fn dispatch_grpc_call(&self, request: &GrpcCallRequest) -> Result<u32, HostError> {
+        if let Some(err) = self.fail_dispatch.borrow().clone() {
+            return Err(err);
+        }
+        self.grpc_calls.borrow_mut().push(request.clone());
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        Ok(token)
+    }
+}
+
 impl Metrics for FakeHost {
     fn increment(&self, name: &str, delta: u64) {
         *self
@@ -130,13 +196,7 @@ impl StreamHost for FakeHost {
         Ok(self.with_stream(|s| s.headers.clone()))
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
-        self.with_stream(|s| {
-            let name = name.to_ascii_lowercase();
-            s.headers.retain(|(k, _)| *k != name);
-            if let Some(v) = value {
-                s.headers.push((name, v.to_string()));
-            }
-        });
+        self.with_stream(|s| set_header(&mut s.headers, name, value));
         Ok(())
     }
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
@@ -168,5 +228,42 @@ impl ContextSwitch for FakeHost {
 impl Logger for FakeHost {
     fn log(&self, level: LogLevel, message: &str) {
         self.logs.borrow_mut().push((level, message.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_response_are_per_stream() {
+        let host = FakeHost::new(0);
+        host.start_stream(1, &[(":path", "/")]);
+        host.set_request_body(b"hello world");
+        host.set_response(&[("Content-Type", "application/json")], b"{}");
+        assert_eq!(host.request_body(6, 100).unwrap(), b"world");
+        host.set_response_header("x-a", Some("1")).unwrap();
+        assert_eq!(host.response_headers().unwrap().len(), 2);
+        host.start_stream(2, &[]);
+        assert!(host.request_body(0, 10).unwrap().is_empty());
+        host.set_current(1);
+        host.replace_response_body(b"[]").unwrap();
+        assert_eq!(host.response_body(0, 10).unwrap(), b"[]");
+    }
+
+    #[test]
+    fn shared_data_compare_and_swap() {
+        let host = FakeHost::new(0);
+        host.set_shared("k", b"1", None).unwrap();
+        let v = host.get_shared("k").unwrap();
+        host.set_shared("k", b"2", v.cas).unwrap();
+        assert_eq!(
+            host.set_shared("k", b"3", v.cas),
+            Err(HostError::CasMismatch)
+        );
+        assert_eq!(
+            host.get_shared("k").unwrap().data.as_deref(),
+            Some(&b"2"[..])
+        );
     }
 }
