@@ -185,21 +185,9 @@ struct RawMatch {
     methods: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawRequirement {
-    Keyword(String),
-    Object(RawRequirementObject),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-enum RawRequirementObject {
-    Provider(String),
-    Any(Vec<String>),
-    All(Vec<String>),
-    AllowMissing(Vec<String>),
-}
+/// Kept as raw JSON so a mistake gets a precise message rather than serde's
+/// "did not match any variant".
+type RawRequirement = serde_json::Value;
 
 // ---------- the compiled form ----------
 
@@ -578,27 +566,47 @@ fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, Conf
             .map(|(j, n)| lookup(format!("{}[{j}]", at(field)), n))
             .collect()
     };
-    let requires = match r.requires {
-        RawRequirement::Keyword(k) if k == "none" => Requirement::None,
-        RawRequirement::Keyword(k) => {
+    const SHAPES: &str =
+        "use \"none\", {\"provider\": p}, {\"any\": [p, ...]}, {\"all\": [p, ...]} or {\"allow_missing\": [p, ...]}";
+    let strings = |field: &str, v: &serde_json::Value| -> Result<Vec<String>, ConfigError> {
+        v.as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| err(at(field), "must be a list of provider names"))
+    };
+    let requires = match &r.requires {
+        serde_json::Value::String(k) if k == "none" => Requirement::None,
+        serde_json::Value::Object(o) if o.len() == 1 => {
+            let (kind, v) = o.iter().next().ok_or_else(|| err(at("requires"), SHAPES))?;
+            match kind.as_str() {
+                "provider" => {
+                    let p = v
+                        .as_str()
+                        .ok_or_else(|| err(at("requires.provider"), "must be a provider name"))?;
+                    Requirement::Any(vec![lookup(at("requires.provider"), p)?])
+                }
+                "any" => Requirement::Any(list("requires.any", strings("requires.any", v)?)?),
+                "all" => Requirement::All(list("requires.all", strings("requires.all", v)?)?),
+                "allow_missing" => Requirement::AllowMissing(list(
+                    "requires.allow_missing",
+                    strings("requires.allow_missing", v)?,
+                )?),
+                other => {
+                    return Err(err(
+                        at("requires"),
+                        format!("unknown requirement {other:?}; {SHAPES}"),
+                    ))
+                }
+            }
+        }
+        other => {
             return Err(err(
                 at("requires"),
-                format!(
-                "{k:?}: use \"none\" or {{\"provider\"|\"any\"|\"all\"|\"allow_missing\": ...}}"
-            ),
+                format!("{other} is not a requirement; {SHAPES}"),
             ))
-        }
-        RawRequirement::Object(RawRequirementObject::Provider(p)) => {
-            Requirement::Any(vec![lookup(at("requires.provider"), &p)?])
-        }
-        RawRequirement::Object(RawRequirementObject::Any(ps)) => {
-            Requirement::Any(list("requires.any", ps)?)
-        }
-        RawRequirement::Object(RawRequirementObject::All(ps)) => {
-            Requirement::All(list("requires.all", ps)?)
-        }
-        RawRequirement::Object(RawRequirementObject::AllowMissing(ps)) => {
-            Requirement::AllowMissing(list("requires.allow_missing", ps)?)
         }
     };
     Ok(Rule {
@@ -607,4 +615,210 @@ fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, Conf
         methods,
         requires,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const SECRET_K: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+    fn base() -> Value {
+        json!({
+            "providers": {"idp": {
+                "issuer": "https://idp", "algorithms": ["HS256"],
+                "jwks": {"inline": {"keys": [{"kty": "oct", "k": SECRET_K}]}}
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "idp"}}]
+        })
+    }
+
+    fn error_of(cfg: Value) -> ConfigError {
+        JwtConfig::from_json(cfg.to_string().as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_good_config_compiles_with_defaults() {
+        let c = JwtConfig::from_json(base().to_string().as_bytes()).unwrap();
+        let p = &c.providers[0];
+        assert_eq!(p.clock_skew_s, 60);
+        assert!(p.require_exp);
+        assert_eq!(p.max_token_bytes, 8192);
+        assert!(!p.forward);
+        assert_eq!(
+            p.sources,
+            vec![TokenSource::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into()
+            }]
+        );
+        assert_eq!(c.unmatched, Unmatched::Deny);
+        assert_eq!(c.realm, "edgeward");
+        assert_eq!(c.rules[0].requires, Requirement::Any(vec![0]));
+    }
+
+    #[test]
+    fn every_error_names_its_field() {
+        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+            (
+                Box::new(|c| c["extra"] = json!(1)),
+                "extra",
+                "unknown field `extra`",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["isuer"] = json!("x")),
+                "providers.idp.isuer",
+                "unknown field `isuer`",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["algorithms"] = json!(["HS256", "none"])),
+                "providers.idp.algorithms[1]",
+                "\"none\" is not a supported algorithm",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["algorithms"] = json!([])),
+                "providers.idp.algorithms",
+                "at least one",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["requires"] = json!({"provider": "nope"})),
+                "rules[0].requires.provider",
+                "unknown provider \"nope\"",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["requires"] = json!({"any": ["idp", "x"]})),
+                "rules[0].requires.any[1]",
+                "unknown provider",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["requires"] = json!({"provder": "idp"})),
+                "rules[0].requires",
+                "unknown requirement \"provder\"",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["requires"] = json!("always")),
+                "rules[0].requires",
+                "is not a requirement",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["requires"] = json!({"all": "idp"})),
+                "rules[0].requires.all",
+                "list of provider names",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["match"] = json!({"prefix": "x"})),
+                "rules[0].match",
+                "starting with '/'",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["match"] = json!({"prefix": "/", "path": "/a"})),
+                "rules[0].match",
+                "exactly one",
+            ),
+            (
+                Box::new(|c| c["rules"] = json!([])),
+                "rules",
+                "every request would be refused",
+            ),
+            (
+                Box::new(|c| c["providers"] = json!({})),
+                "providers",
+                "at least one provider",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["jwks"] =
+                        json!({"remote": {"cluster": "c", "authority": "a", "path": "/j"}})
+                }),
+                "providers.idp.algorithms",
+                "never fetch secrets",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["jwks"] =
+                        json!({"inline": {"keys": [{"kty": "oct", "k": "c2hvcnQ"}]}})
+                }),
+                "providers.idp.jwks.inline",
+                "unusable key",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["jwks"] = json!({"inline": {"nokeys": []}})),
+                "providers.idp.jwks.inline",
+                "",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "Host"}])
+                }),
+                "providers.idp.claims_to_headers[0].header",
+                "not a header edgeward may set",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "authorization"}])
+                }),
+                "providers.idp.claims_to_headers[0].header",
+                "not a header",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["from"] = json!([{"header": "a", "query": "b"}])
+                }),
+                "providers.idp.from[0]",
+                "exactly one",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["from"] = json!([])),
+                "providers.idp.from",
+                "at least one",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["audiences"] = json!([])),
+                "providers.idp.audiences",
+                "omit it",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["max_token_bytes"] = json!(1)),
+                "providers.idp.max_token_bytes",
+                "16..65536",
+            ),
+            (
+                Box::new(|c| c["realm"] = json!("a\nb")),
+                "realm",
+                "printable",
+            ),
+            (
+                Box::new(|c| c["token_cache_size"] = json!(1_000_000)),
+                "token_cache_size",
+                "at most",
+            ),
+        ];
+        for (edit, field, message) in cases {
+            let mut c = base();
+            edit(&mut c);
+            let e = error_of(c);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(message), "{e}");
+        }
+    }
+
+    #[test]
+    fn remote_jwks_defaults() {
+        let mut c = base();
+        c["providers"]["idp"]["algorithms"] = json!(["RS256"]);
+        c["providers"]["idp"]["jwks"] =
+            json!({"remote": {"cluster": "idp", "authority": "idp.local", "path": "/jwks"}});
+        let cfg = JwtConfig::from_json(c.to_string().as_bytes()).unwrap();
+        let KeySource::Remote(r) = &cfg.providers[0].keys else {
+            panic!("remote expected")
+        };
+        assert_eq!(r.cache_duration_ms, 600_000);
+        assert_eq!(r.timeout_ms, 2000);
+        assert_eq!(r.max_wait_ms, 2500);
+        assert_eq!(r.unknown_kid_refetch_interval_ms, 30_000);
+        assert_eq!(r.source_id(), "idp|idp.local|/jwks");
+    }
 }
