@@ -27,7 +27,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::BoxedUint;
+use super::rsa_fast::RsaPublicKeyFast;
 use serde_json::{Map, Value};
 
 use super::algorithm::{Algorithm, KeyFamily};
@@ -57,8 +57,9 @@ pub struct Jwk {
 /// A parsed, validated verifying key.
 #[derive(Clone)]
 pub enum VerifyingKey {
-    /// RSA public key (modulus 2048..=8192 bits) for RS* and PS*.
-    Rsa(rsa::PublicKey),
+    /// RSA public key (modulus 2048..=8192 bits) for RS* and PS*, with its
+    /// Montgomery parameters precomputed (see [`super::rsa_fast`]).
+    Rsa(RsaPublicKeyFast),
     /// P-256 public point for ES256.
     EcP256(p256::ecdsa::VerifyingKey),
     /// P-384 public point for ES384.
@@ -84,10 +85,7 @@ impl VerifyingKey {
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            VerifyingKey::Rsa(key) => {
-                use rsa::traits::PublicKeyParts as _;
-                write!(f, "Rsa({} bits)", key.n().bit_width())
-            }
+            VerifyingKey::Rsa(key) => write!(f, "Rsa({} bits)", key.modulus_bits()),
             VerifyingKey::EcP256(_) => f.write_str("EcP256"),
             VerifyingKey::EcP384(_) => f.write_str("EcP384"),
             VerifyingKey::Ed25519(_) => f.write_str("Ed25519"),
@@ -337,8 +335,7 @@ fn parse_rsa(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
             "RSA exponent is {e}; at most {MAX_RSA_EXPONENT} accepted"
         ));
     }
-    let key = rsa::PublicKey::new(BoxedUint::from_be_slice_vartime(n), BoxedUint::from(e))
-        .map_err(|err| format!("RSA key rejected: {err}"))?;
+    let key = RsaPublicKeyFast::new(n, e).ok_or_else(|| "RSA key rejected".to_owned())?;
     Ok(VerifyingKey::Rsa(key))
 }
 

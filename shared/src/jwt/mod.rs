@@ -20,6 +20,7 @@ pub mod extract;
 pub mod jwk;
 pub mod jwks;
 pub mod matcher;
+pub mod p256_fast;
 pub mod reason;
 pub mod response;
 pub mod rsa_fast;
