@@ -5,7 +5,7 @@
 //! host. The root context and every HTTP context of a VM share one runtime
 //! (key copies, token cache, waiting requests).
 
-use edgeward_core::host::{LogLevel as CoreLevel, Logger};
+use edgeward_core::host::{ContextSwitch, LogLevel as CoreLevel, Logger, StreamHost};
 use edgeward_core::jwt::config::JwtConfig;
 use edgeward_core::jwt::runtime::{HeadersAction, JwtRuntime};
 use edgeward_wasm_host::{WasmCalloutResponse, WasmHost};
@@ -14,12 +14,40 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-type Shared = Rc<RefCell<Option<JwtRuntime>>>;
+/// The VM's runtime, shared by the root and every HTTP context; `None`
+/// until `on_configure` succeeds.
+#[derive(Clone, Default)]
+struct Shared(Rc<RefCell<Option<JwtRuntime>>>);
+
+impl Shared {
+    /// Runs `f` on the runtime; `None` when unconfigured (or re-entered,
+    /// which proxy-wasm's single-threaded callbacks never do).
+    fn with<R>(&self, f: impl FnOnce(&mut JwtRuntime) -> R) -> Option<R> {
+        self.0.try_borrow_mut().ok()?.as_mut().map(f)
+    }
+
+    /// A callout reply, delivered to whichever context dispatched it; the
+    /// runtime may act on other (waiting) contexts, so switch back after.
+    fn deliver_call_response(
+        &self,
+        own_context: u32,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+    ) {
+        let response = WasmCalloutResponse {
+            body_size,
+            num_headers,
+        };
+        self.with(|rt| rt.on_http_call_response(&WasmHost, token, &response));
+        let _ = WasmHost.switch_to_context(own_context);
+    }
+}
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
-        Box::new(JwtRoot { context_id, runtime: Rc::new(RefCell::new(None)) })
+        Box::new(JwtRoot { context_id, runtime: Shared::default() })
     });
 }}
 
@@ -36,16 +64,8 @@ impl Context for JwtRoot {
         body_size: usize,
         _: usize,
     ) {
-        let response = WasmCalloutResponse {
-            body_size,
-            num_headers,
-        };
-        if let Ok(mut rt) = self.runtime.try_borrow_mut() {
-            if let Some(rt) = rt.as_mut() {
-                rt.on_http_call_response(&WasmHost, token, &response);
-            }
-        }
-        let _ = edgeward_core::host::ContextSwitch::switch_to_context(&WasmHost, self.context_id);
+        self.runtime
+            .deliver_call_response(self.context_id, token, num_headers, body_size);
     }
 }
 
@@ -53,53 +73,34 @@ impl RootContext for JwtRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let host = WasmHost;
         host.refresh_log_level();
+        let fail = |what: String| {
+            host.log(CoreLevel::Error, &format!("edgeward-jwt: {what}"));
+            false
+        };
         let bytes = match host.plugin_configuration() {
             Ok(b) => b,
-            Err(e) => {
-                host.log(
-                    CoreLevel::Error,
-                    &format!("edgeward-jwt: cannot read the plugin configuration: {e}"),
-                );
-                return false;
-            }
+            Err(e) => return fail(format!("cannot read the plugin configuration: {e}")),
         };
-        match JwtConfig::from_json(&bytes) {
-            Ok(cfg) => {
-                let runtime = JwtRuntime::new(cfg);
-                let tick = runtime.tick_period_ms().unwrap_or(0);
-                if let Ok(mut slot) = self.runtime.try_borrow_mut() {
-                    *slot = Some(runtime);
-                } else {
-                    return false;
-                }
-                if let Err(e) = host.set_tick_period_ms(tick) {
-                    host.log(
-                        CoreLevel::Error,
-                        &format!("edgeward-jwt: cannot start the timer: {e}"),
-                    );
-                    return false;
-                }
-                true
-            }
-            Err(e) => {
-                host.log(
-                    CoreLevel::Error,
-                    &format!("edgeward-jwt: invalid configuration: {e}"),
-                );
-                false
-            }
+        let runtime = match JwtConfig::from_json(&bytes) {
+            Ok(cfg) => JwtRuntime::new(cfg),
+            Err(e) => return fail(format!("invalid configuration: {e}")),
+        };
+        let tick = runtime.tick_period_ms().unwrap_or(0);
+        match self.runtime.0.try_borrow_mut() {
+            Ok(mut slot) => *slot = Some(runtime),
+            Err(_) => return fail("configuration update while in use".into()),
         }
+        if let Err(e) = host.set_tick_period_ms(tick) {
+            return fail(format!("cannot start the timer: {e}"));
+        }
+        true
     }
 
     fn on_tick(&mut self) {
         WasmHost.refresh_log_level();
-        if let Ok(mut rt) = self.runtime.try_borrow_mut() {
-            if let Some(rt) = rt.as_mut() {
-                rt.on_tick(&WasmHost);
-            }
-        }
+        self.runtime.with(|rt| rt.on_tick(&WasmHost));
         // Settling waiters switches to their contexts; come back.
-        let _ = edgeward_core::host::ContextSwitch::switch_to_context(&WasmHost, self.context_id);
+        let _ = WasmHost.switch_to_context(self.context_id);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -134,18 +135,11 @@ impl JwtStream {
     /// Body/trailer verdict: continue only once the request is allowed
     /// (directly, or resumed after waiting for keys).
     fn hold_unless_allowed(&mut self) -> Action {
-        if self.decided == Decided::HeldOrDenied {
-            let released = self
-                .runtime
-                .try_borrow()
-                .map(|rt| {
-                    rt.as_ref()
-                        .is_some_and(|rt| rt.was_released(self.context_id))
-                })
-                .unwrap_or(false);
-            if released {
-                self.decided = Decided::Allowed;
-            }
+        let id = self.context_id;
+        if self.decided == Decided::HeldOrDenied
+            && self.runtime.with(|rt| rt.was_released(id)) == Some(true)
+        {
+            self.decided = Decided::Allowed;
         }
         match self.decided {
             Decided::Allowed | Decided::No => Action::Continue,
@@ -163,44 +157,32 @@ impl Context for JwtStream {
         _: usize,
     ) {
         // A key fetch this request started; the runtime owns it.
-        let response = WasmCalloutResponse {
-            body_size,
-            num_headers,
-        };
-        if let Ok(mut rt) = self.runtime.try_borrow_mut() {
-            if let Some(rt) = rt.as_mut() {
-                rt.on_http_call_response(&WasmHost, token, &response);
-            }
-        }
-        let _ = edgeward_core::host::ContextSwitch::switch_to_context(&WasmHost, self.context_id);
+        self.runtime
+            .deliver_call_response(self.context_id, token, num_headers, body_size);
     }
 
     fn on_done(&mut self) -> bool {
-        if let Ok(mut rt) = self.runtime.try_borrow_mut() {
-            if let Some(rt) = rt.as_mut() {
-                rt.on_stream_done(self.context_id);
-            }
-        }
+        let id = self.context_id;
+        self.runtime.with(|rt| rt.on_stream_done(id));
         true
     }
 }
 
 impl HttpContext for JwtStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Ok(mut rt) = self.runtime.try_borrow_mut() else {
-            return deny_unconfigured();
-        };
-        let Some(rt) = rt.as_mut() else {
-            return deny_unconfigured();
-        };
-        match rt.on_request_headers(&WasmHost, self.context_id) {
-            HeadersAction::Continue => {
+        let id = self.context_id;
+        match self.runtime.with(|rt| rt.on_request_headers(&WasmHost, id)) {
+            Some(HeadersAction::Continue) => {
                 self.decided = Decided::Allowed;
                 Action::Continue
             }
-            HeadersAction::Pause => {
+            Some(HeadersAction::Pause) => {
                 self.decided = Decided::HeldOrDenied;
                 Action::Pause
+            }
+            None => {
+                self.decided = Decided::HeldOrDenied;
+                deny_unconfigured()
             }
         }
     }
@@ -225,6 +207,6 @@ fn deny_unconfigured() -> Action {
         vec![],
         "edgeward_jwt_unconfigured".into(),
     );
-    let _ = edgeward_core::host::StreamHost::send_local_reply(&WasmHost, &reply);
+    let _ = WasmHost.send_local_reply(&reply);
     Action::Pause
 }
