@@ -25,6 +25,16 @@ impl RequestHead {
         RequestHead { headers }
     }
 
+    /// From borrowed pairs (tests, fixed requests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        RequestHead::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// Every value of header `name` (lower-case).
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -229,12 +239,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::from_pairs(pairs)
     }
 
     #[test]

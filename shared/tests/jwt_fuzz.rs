@@ -10,21 +10,19 @@
 //! not have; this runs on stable, natively and in Wasm.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use ed25519_dalek::{Signer, SigningKey};
+mod common;
+
+use common::{b64, ed_key, hs256, SECRET};
 use edgeward_core::host::fake::FakeHost;
 use edgeward_core::jwt::config::JwtConfig;
 use edgeward_core::jwt::jwk::KeySet;
 use edgeward_core::jwt::runtime::{HeadersAction, JwtRuntime};
-use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NOW_S: i64 = 1_800_000_000;
-const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-edgeward";
 
 /// xorshift64*: tiny, deterministic, good enough to pick mutations.
 struct Rng(u64);
@@ -40,37 +38,16 @@ impl Rng {
     }
 }
 
-fn b64(b: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(b)
-}
-
 fn claims() -> Value {
     json!({"iss": "https://idp", "aud": "api", "sub": "alice", "exp": NOW_S + 300, "iat": NOW_S - 10})
 }
 
-fn hs256(header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
-}
-
 fn eddsa(header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let sig = SigningKey::from_bytes(&[7; 32]).sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig.to_bytes()))
+    common::eddsa(7, header, claims)
 }
 
 fn config() -> JwtConfig {
-    let ed = SigningKey::from_bytes(&[7; 32]).verifying_key();
+    let ed = ed_key(7).verifying_key();
     let cfg = json!({
         "providers": {"idp": {
             "issuer": "https://idp", "audiences": ["api"], "algorithms": ["HS256", "EdDSA"],
@@ -232,7 +209,7 @@ fn mutated_tokens_are_never_allowed_and_never_crash() {
 fn mutated_jwks_documents_never_crash() {
     let doc = json!({"keys": [
         {"kty": "oct", "kid": "s1", "k": b64(SECRET)},
-        {"kty": "OKP", "crv": "Ed25519", "kid": "e1", "x": b64(SigningKey::from_bytes(&[7; 32]).verifying_key().as_bytes())},
+        {"kty": "OKP", "crv": "Ed25519", "kid": "e1", "x": b64(ed_key(7).verifying_key().as_bytes())},
         {"kty": "EC", "crv": "P-256", "kid": "p1",
          "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
         {"kty": "RSA", "kid": "r1", "e": "AQAB", "n": b64(&[0xc5; 256])}

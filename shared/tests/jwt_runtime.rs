@@ -6,14 +6,13 @@
 //! known to be the same in Wasm.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use ed25519_dalek::{Signer, SigningKey};
+mod common;
+
+use common::{b64, ed_jwk, hs256, SECRET};
 use edgeward_core::host::fake::FakeHost;
 use edgeward_core::host::BufferedResponse;
 use edgeward_core::jwt::config::JwtConfig;
 use edgeward_core::jwt::runtime::{HeadersAction, JwtRuntime};
-use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 
 #[cfg(target_arch = "wasm32")]
@@ -21,42 +20,6 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NOW_MS: u64 = 1_800_000_000_000;
 const NOW_S: i64 = 1_800_000_000;
-const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-edgeward";
-
-fn b64(b: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-fn hs256(header: Value, claims: Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
-}
-
-fn ed_key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-fn ed_jwk(seed: u8, kid: &str) -> Value {
-    json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64(ed_key(seed).verifying_key().as_bytes())})
-}
-
-fn eddsa(seed: u8, kid: &str, claims: Value) -> String {
-    let header = json!({"alg": "EdDSA", "kid": kid});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let sig = ed_key(seed).sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig.to_bytes()))
-}
-
 fn claims() -> Value {
     json!({"iss": "https://idp", "aud": "api", "sub": "alice", "tenant_id": "acme",
            "scope": "orders:read orders:write", "exp": NOW_S + 300, "iat": NOW_S})
@@ -120,7 +83,7 @@ fn jwks_body(keys: &[Value]) -> BufferedResponse {
 fn valid_token_passes_with_identity_and_headers() {
     let host = FakeHost::new(NOW_MS);
     let mut rt = JwtRuntime::new(inline_config());
-    let token = hs256(json!({"alg": "HS256", "kid": "s1"}), claims());
+    let token = hs256(&json!({"alg": "HS256", "kid": "s1"}), &claims());
     let auth = format!("Bearer {token}");
     request(
         &host,
@@ -168,7 +131,7 @@ fn denials_carry_rfc6750_challenges_and_reasons() {
 
     let mut c = claims();
     c["exp"] = json!(NOW_S - 61);
-    let expired = hs256(json!({"alg": "HS256"}), c);
+    let expired = hs256(&json!({"alg": "HS256"}), &c);
     request(
         &host,
         3,
@@ -190,7 +153,7 @@ fn denials_carry_rfc6750_challenges_and_reasons() {
 
     let mut c = claims();
     c["aud"] = json!("other");
-    let t = hs256(json!({"alg": "HS256"}), c);
+    let t = hs256(&json!({"alg": "HS256"}), &c);
     request(
         &host,
         4,
@@ -203,7 +166,7 @@ fn denials_carry_rfc6750_challenges_and_reasons() {
         Some((401, "audience_mismatch".into()))
     );
 
-    let t = hs256(json!({"alg": "HS256", "kid": "nope"}), claims());
+    let t = hs256(&json!({"alg": "HS256", "kid": "nope"}), &claims());
     request(
         &host,
         5,
@@ -246,7 +209,7 @@ fn none_route_passes_but_strips_spoofed_headers() {
 fn remote_keys_first_request_waits_for_the_fetch() {
     let host = FakeHost::new(NOW_MS);
     let mut rt = JwtRuntime::new(remote_config());
-    let token = eddsa(1, "k1", claims());
+    let token = eddsa(1, "k1", &claims());
     request(
         &host,
         2,
@@ -271,7 +234,7 @@ fn remote_keys_first_request_waits_for_the_fetch() {
 fn remote_keys_failure_fails_closed_and_hang_times_out() {
     let host = FakeHost::new(NOW_MS);
     let mut rt = JwtRuntime::new(remote_config());
-    let token = eddsa(1, "k1", claims());
+    let token = eddsa(1, "k1", &claims());
     let auth = format!("Bearer {token}");
     request(&host, 2, "/orders", &[("authorization", &auth)]);
     rt.on_request_headers(&host, 2);
@@ -318,12 +281,12 @@ fn rotation_new_kid_waits_for_refetch_old_kid_is_rejected() {
     let mut rt = JwtRuntime::new(remote_config());
     rt.on_tick(&host);
     rt.on_http_call_response(&host, 1, &jwks_body(&[ed_jwk(1, "k1")]));
-    let old = format!("Bearer {}", eddsa(1, "k1", claims()));
+    let old = format!("Bearer {}", eddsa(1, "k1", &claims()));
     request(&host, 2, "/orders", &[("authorization", &old)]);
     assert_eq!(rt.on_request_headers(&host, 2), HeadersAction::Continue);
 
     // The IdP rotates to k2; a k2 token triggers one refetch and waits.
-    let new = format!("Bearer {}", eddsa(2, "k2", claims()));
+    let new = format!("Bearer {}", eddsa(2, "k2", &claims()));
     request(&host, 3, "/orders", &[("authorization", &new)]);
     assert_eq!(rt.on_request_headers(&host, 3), HeadersAction::Pause);
     assert_eq!(host.calls.borrow().len(), 2);
@@ -343,7 +306,7 @@ fn rotation_new_kid_waits_for_refetch_old_kid_is_rejected() {
 
     // Unknown kids right after: no fetch storm.
     for i in 0..10 {
-        let t = format!("Bearer {}", eddsa(3, &format!("rand{i}"), claims()));
+        let t = format!("Bearer {}", eddsa(3, &format!("rand{i}"), &claims()));
         request(&host, 10 + i, "/orders", &[("authorization", &t)]);
         rt.on_request_headers(&host, 10 + i);
         assert_eq!(
@@ -362,7 +325,7 @@ fn second_vm_uses_the_first_vms_fetch() {
     vm_a.on_tick(&host);
     vm_b.on_tick(&host);
     assert_eq!(host.calls.borrow().len(), 1, "one fetch for both VMs");
-    let auth = format!("Bearer {}", eddsa(1, "k1", claims()));
+    let auth = format!("Bearer {}", eddsa(1, "k1", &claims()));
     request(&host, 7, "/orders", &[("authorization", &auth)]);
     assert_eq!(vm_b.on_request_headers(&host, 7), HeadersAction::Pause);
     assert_eq!(host.calls.borrow().len(), 1, "b waits on a's fetch");
@@ -371,4 +334,8 @@ fn second_vm_uses_the_first_vms_fetch() {
     vm_b.on_tick(&host);
     assert_eq!(host.stream(7).resumed, 1);
     assert!(host.stream(7).reply.is_none());
+}
+
+fn eddsa(seed: u8, kid: &str, claims: &Value) -> String {
+    common::eddsa(seed, &json!({"alg": "EdDSA", "kid": kid}), claims)
 }

@@ -73,12 +73,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::from_pairs(pairs)
     }
 
     fn bearer() -> TokenSource {

@@ -66,10 +66,7 @@ mod tests {
     }
 
     fn head(method: &str, path: &str) -> RequestHead {
-        RequestHead::new(vec![
-            (":method".into(), method.into()),
-            (":path".into(), path.into()),
-        ])
+        RequestHead::from_pairs(&[(":method", method), (":path", path)])
     }
 
     #[test]

@@ -1,0 +1,47 @@
+//! Token minting shared by the integration tests: HS256 with a fixed secret
+//! and EdDSA with keys from fixed seeds (pure Rust, so it runs in Wasm too).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signer, SigningKey};
+use hmac::{KeyInit, Mac};
+use serde_json::{json, Value};
+
+pub const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-edgeward";
+
+pub fn b64(b: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// An HS256 token signed with [`SECRET`].
+pub fn hs256(header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+pub fn ed_key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// The public JWK of the Ed25519 key made from `seed`.
+pub fn ed_jwk(seed: u8, kid: &str) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64(ed_key(seed).verifying_key().as_bytes())})
+}
+
+/// An EdDSA token signed with the key made from `seed`.
+pub fn eddsa(seed: u8, header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let sig = ed_key(seed).sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
