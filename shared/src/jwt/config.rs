@@ -660,7 +660,8 @@ mod tests {
 
     #[test]
     fn every_error_names_its_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Edit, &str, &str)> = vec![
             (
                 Box::new(|c| c["extra"] = json!(1)),
                 "extra",

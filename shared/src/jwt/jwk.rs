@@ -25,9 +25,9 @@
 
 use std::fmt;
 
+use super::rsa_fast::RsaPublicKeyFast;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use super::rsa_fast::RsaPublicKeyFast;
 use serde_json::{Map, Value};
 
 use super::algorithm::{Algorithm, KeyFamily};

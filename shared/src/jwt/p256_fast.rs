@@ -125,7 +125,7 @@ const RR_N: Limbs = limbs_from_u256(&pow2_mod(522, &N));
 /// Number of signed base-2^w digits of an integer below 2^256 (the top digit
 /// may take the last carry).
 const fn positions(window: u32) -> usize {
-    (257 + window as usize - 1) / window as usize
+    257usize.div_ceil(window as usize)
 }
 
 const fn limbs_from_u256(a: &U256) -> Limbs {
@@ -271,6 +271,7 @@ impl Fe {
     }
 
     /// The canonical integer (below p).
+    #[cfg(test)]
     fn to_u256(self) -> U256 {
         let mut one = [0u32; LIMBS];
         one[0] = 1;
@@ -304,6 +305,9 @@ fn fe_reduce(mut t: [i64; 2 * LIMBS]) -> Fe {
 }
 
 /// a * b * 2^-261 mod p. Inputs below 4p with carried limbs; output below 2p.
+///
+/// Not inlined: in V8, verification ran ~20% faster with the multiplication
+/// and squaring as separate functions than inlined into the point formulas.
 #[inline(never)]
 fn fe_mul(a: &Fe, b: &Fe) -> Fe {
     let a = a.0.map(i64::from);
@@ -686,7 +690,9 @@ impl Table {
     /// d * 2^(window * j) * P for a nonzero digit; None out of the table.
     fn get(&self, j: usize, digit: i16) -> Option<Affine> {
         let magnitude = usize::from(digit.unsigned_abs());
-        let index = j.checked_mul(self.half)?.checked_add(magnitude.checked_sub(1)?)?;
+        let index = j
+            .checked_mul(self.half)?
+            .checked_add(magnitude.checked_sub(1)?)?;
         if magnitude > self.half {
             return None;
         }
@@ -1072,7 +1078,7 @@ mod tests {
     fn random_fe(state: &mut u64) -> (Fe, U256) {
         let v = random_below(state, &P);
         let mut fe = Fe::from_u256(&v);
-        if next(state) % 3 == 0 {
+        if next(state).is_multiple_of(3) {
             // The non-canonical twin, value + p, when below 2p.
             let canon = fe_canonical(&fe);
             let mut s = [0u32; LIMBS];
@@ -1099,7 +1105,7 @@ mod tests {
         assert_eq!(limbs_to_u256(&RR_P), ref_mul_mod(&r, &r, &P));
         let rn = ref_pow_mod(&[2, 0, 0, 0], &[261, 0, 0, 0], &N);
         assert_eq!(limbs_to_u256(&RR_N), ref_mul_mod(&rn, &rn, &N));
-        assert_eq!((N[0].wrapping_mul(N0_INV) + 1) & MASK as u64, 0);
+        assert_eq!(N[0].wrapping_mul(N0_INV).wrapping_add(1) & MASK as u64, 0);
         assert_eq!(u256_add(&N, &P_MINUS_N).0, P);
         // 2p as limbs: value check through 2p - p = p.
         assert_eq!(sub_if_ge(&TWO_P_LIMBS, &P_LIMBS), P_LIMBS);
@@ -1114,7 +1120,11 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn field_arithmetic_matches_reference() {
         let mut state = 1;
-        let rounds = if cfg!(target_arch = "wasm32") { 100 } else { 2000 };
+        let rounds = if cfg!(target_arch = "wasm32") {
+            400
+        } else {
+            2000
+        };
         for _ in 0..rounds {
             let (a, av) = random_fe(&mut state);
             let (b, bv) = random_fe(&mut state);
@@ -1197,7 +1207,11 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn scalar_arithmetic_matches_reference() {
         let mut state = 3;
-        let rounds = if cfg!(target_arch = "wasm32") { 30 } else { 1000 };
+        let rounds = if cfg!(target_arch = "wasm32") {
+            150
+        } else {
+            1000
+        };
         let n_minus_1 = u256_sub(&N, &[1, 0, 0, 0]).0;
         for round in 0..rounds {
             let a = match round {
@@ -1330,9 +1344,18 @@ mod tests {
         assert!(add_mixed(&gj, &neg_g).infinity);
         assert!(add_full(&gj, &Jacobian::from_affine(&neg_g)).infinity);
         // O + P, P + O.
-        assert_eq!(to_affine(&add_mixed(&Jacobian::INFINITY, &g)), to_affine(&gj));
-        assert_eq!(to_affine(&add_full(&Jacobian::INFINITY, &gj)), to_affine(&gj));
-        assert_eq!(to_affine(&add_full(&gj, &Jacobian::INFINITY)), to_affine(&gj));
+        assert_eq!(
+            to_affine(&add_mixed(&Jacobian::INFINITY, &g)),
+            to_affine(&gj)
+        );
+        assert_eq!(
+            to_affine(&add_full(&Jacobian::INFINITY, &gj)),
+            to_affine(&gj)
+        );
+        assert_eq!(
+            to_affine(&add_full(&gj, &Jacobian::INFINITY)),
+            to_affine(&gj)
+        );
         assert!(double(&Jacobian::INFINITY).infinity);
         // n * G = O, (n - 1) * G = -G.
         assert!(ref_scalar_mul(&g, &N).infinity);
@@ -1348,7 +1371,7 @@ mod tests {
     fn tables_match_double_and_add() {
         let mut state = 6;
         let g = generator();
-        let rounds = if cfg!(target_arch = "wasm32") { 2 } else { 20 };
+        let rounds = if cfg!(target_arch = "wasm32") { 4 } else { 20 };
         for window in [4, 5, 7] {
             let table = Table::build(&g, window).unwrap();
             // Every stored point is on the curve and canonical.
@@ -1389,7 +1412,11 @@ mod tests {
                 to_affine(&ref_scalar_mul(&g, &two_256_mod_n))
             };
             let (wx, wy) = want.unwrap();
-            let wy = if d < 0 { ref_sub_mod(&[0; 4], &wy, &P) } else { wy };
+            let wy = if d < 0 {
+                ref_sub_mod(&[0; 4], &wy, &P)
+            } else {
+                wy
+            };
             assert_eq!((p.x.to_u256(), p.y.to_u256()), (wx, wy), "{j} {d}");
         }
         assert!(gt.get(0, 0).is_none());
@@ -1469,118 +1496,5 @@ mod tests {
         let mut bad = gy;
         bad[31] ^= 1;
         assert!(P256PublicKeyFast::from_affine(&gx, &bad).is_none());
-    }
-}
-
-#[doc(hidden)]
-#[allow(clippy::unwrap_used)]
-pub fn tmp_timing() -> String {
-    use std::fmt::Write as _;
-    use std::hint::black_box;
-    use std::time::Instant;
-    fn best<F: FnMut()>(n: u32, mut f: F) -> f64 {
-        for _ in 0..n {
-            f();
-        }
-        let mut b = f64::MAX;
-        for _ in 0..7 {
-            let t = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            b = b.min(t.elapsed().as_secs_f64() * 1e9 / f64::from(n));
-        }
-        b
-    }
-    let mut out = String::new();
-    let g = generator();
-    let mut a = g.x;
-    let r = best(100_000, || a = fe_mul(black_box(&a), black_box(&g.y)));
-    let _ = writeln!(out, "fe_mul {r:.1} ns");
-    let r = best(100_000, || a = fe_sq(black_box(&a)));
-    let _ = writeln!(out, "fe_sq {r:.1} ns");
-    let r = best(100_000, || a = fe_add(black_box(&a), black_box(&g.y)));
-    let _ = writeln!(out, "fe_add {r:.1} ns");
-    let r = best(100_000, || a = fe_sub(black_box(&a), black_box(&g.y)));
-    let _ = writeln!(out, "fe_sub {r:.1} ns");
-    let mut j = Jacobian::from_affine(&g);
-    let r = best(10_000, || j = add_mixed(black_box(&j), black_box(&g)));
-    let _ = writeln!(out, "add_mixed {r:.1} ns");
-    let s = [0x1234_5678_9abc_def0u64, 0x0fed_cba9_8765_4321, 0x1111, 0x7777_0000_0000_0000];
-    let r = best(1000, || {
-        black_box(scalar_invert(black_box(&s)));
-    });
-    let _ = writeln!(out, "scalar_invert {r:.1} ns");
-    let r = best(1000, || {
-        black_box(scalar_mul(black_box(&s), black_box(&s)));
-    });
-    let _ = writeln!(out, "scalar_mul {r:.1} ns");
-    let gt = g_table().unwrap();
-    let r = best(500, || {
-        let mut acc = Jacobian::INFINITY;
-        gt.mul_add(&mut acc, black_box(&s));
-        black_box(acc);
-    });
-    let _ = writeln!(out, "g mul_add {r:.1} ns");
-    let qt = Table::build(&g, Q_WINDOW).unwrap();
-    let r = best(500, || {
-        let mut acc = Jacobian::INFINITY;
-        qt.mul_add(&mut acc, black_box(&s));
-        black_box(acc);
-    });
-    let _ = writeln!(out, "q mul_add {r:.1} ns");
-    black_box(a);
-    black_box(j);
-    out
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod timing_tmp {
-    use super::*;
-    use std::hint::black_box;
-    use std::time::Instant;
-
-    #[test]
-    #[ignore]
-    fn timing() {
-        let g = generator();
-        let mut a = g.x;
-        let n = 1_000_000;
-        let t = Instant::now();
-        for _ in 0..n {
-            a = fe_mul(black_box(&a), black_box(&g.y));
-        }
-        println!("fe_mul {:.1} ns", t.elapsed().as_secs_f64() * 1e9 / n as f64);
-        let t = Instant::now();
-        for _ in 0..n {
-            a = fe_sq(black_box(&a));
-        }
-        println!("fe_sq {:.1} ns", t.elapsed().as_secs_f64() * 1e9 / n as f64);
-        let t = Instant::now();
-        for _ in 0..n {
-            a = fe_add(black_box(&a), black_box(&g.y));
-        }
-        println!("fe_add {:.1} ns", t.elapsed().as_secs_f64() * 1e9 / n as f64);
-        let t = Instant::now();
-        for _ in 0..n {
-            a = fe_sub(black_box(&a), black_box(&g.y));
-        }
-        println!("fe_sub {:.1} ns", t.elapsed().as_secs_f64() * 1e9 / n as f64);
-        let mut j = Jacobian::from_affine(&g);
-        let t = Instant::now();
-        for _ in 0..n / 10 {
-            j = add_mixed(black_box(&j), black_box(&g));
-        }
-        println!("add_mixed {:.1} ns", t.elapsed().as_secs_f64() * 1e9 / (n / 10) as f64);
-        let s = [0x1234_5678_9abc_def0u64, 0x0fed_cba9_8765_4321, 0x1111, 0x7777_0000_0000_0000];
-        let t = Instant::now();
-        let mut acc = 0;
-        for _ in 0..10000 {
-            acc ^= scalar_invert(black_box(&s)).unwrap()[0];
-        }
-        println!("scalar_invert {:.1} ns {acc}", t.elapsed().as_secs_f64() * 1e9 / 10000.0);
-        black_box(a);
-        black_box(j);
     }
 }
