@@ -10,8 +10,8 @@ use p256::ecdsa::signature::Verifier as _;
 use sha2::{Sha256, Sha384, Sha512};
 
 use super::algorithm::Algorithm;
-use super::rsa_fast;
 use super::jwk::{min_hmac_secret_len, VerifyingKey};
+use super::rsa_fast;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
