@@ -25,6 +25,7 @@
 
 use std::fmt;
 
+use super::p256_fast::P256PublicKeyFast;
 use super::rsa_fast::RsaPublicKeyFast;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -60,8 +61,9 @@ pub enum VerifyingKey {
     /// RSA public key (modulus 2048..=8192 bits) for RS* and PS*, with its
     /// Montgomery parameters precomputed (see [`super::rsa_fast`]).
     Rsa(RsaPublicKeyFast),
-    /// P-256 public point for ES256.
-    EcP256(p256::ecdsa::VerifyingKey),
+    /// P-256 public point for ES256 (edgeward's own verifier, see
+    /// [`super::p256_fast`]).
+    EcP256(P256PublicKeyFast),
     /// P-384 public point for ES384.
     EcP384(p384::ecdsa::VerifyingKey),
     /// Ed25519 public point for EdDSA.
@@ -368,10 +370,13 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
     let not_on_curve = || format!("point (x, y) is not on the curve {crv}");
     match crv {
         "P-256" => {
+            // sec1_point checked the lengths: 0x04 || x (32) || y (32).
             let point = sec1_point(obj, crv, 32)?;
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            let (x, y) = (point.get(1..33), point.get(33..65));
+            x.zip(y)
+                .and_then(|(x, y)| P256PublicKeyFast::from_affine(x, y))
                 .map(VerifyingKey::EcP256)
-                .map_err(|_| not_on_curve())
+                .ok_or_else(not_on_curve)
         }
         "P-384" => {
             let point = sec1_point(obj, crv, 48)?;

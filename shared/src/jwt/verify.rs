@@ -6,7 +6,7 @@
 //! randomness, and no input can make it panic.
 
 use hmac::{Hmac, KeyInit, Mac};
-use p256::ecdsa::signature::Verifier as _;
+use p384::ecdsa::signature::Verifier as _;
 use sha2::{Sha256, Sha384, Sha512};
 
 use super::algorithm::Algorithm;
@@ -73,12 +73,14 @@ pub fn verify_signature(
             let hash = rsa_hash(alg);
             rsa_fast::verify_pss(key, hash, &hash.digest(signing_input), signature)
         }
+        // Edgeward's own P-256 (~25x faster than the `p256` crate in V8),
+        // checked against OpenSSL and `p256` in tests/p256_fast_vectors.rs.
+        (Algorithm::ES256, VerifyingKey::EcP256(key)) => {
+            let digest: [u8; 32] = <Sha256 as sha2::Digest>::digest(signing_input).into();
+            key.verify_prehash(&digest, signature)
+        }
         // `from_slice` takes exactly 2 * field size bytes and rejects r or s
         // equal to 0 or >= the group order.
-        (Algorithm::ES256, VerifyingKey::EcP256(key)) => {
-            p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
-        }
         (Algorithm::ES384, VerifyingKey::EcP384(key)) => {
             p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
