@@ -10,8 +10,11 @@ if ! command -v wrk >/dev/null || ! command -v taskset >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk util-linux >/dev/null
 fi
 
-echo "== micro: signature verification (benches/micro) =="
+echo "== micro: RSA verification (benches/micro) =="
 bash benches/micro/run.sh "${MICRO_ITERATIONS:-2000}"
+
+echo "== micro: ES256 verification (benches/p256) =="
+bash benches/p256/run.sh "${MICRO_ITERATIONS:-2000}"
 
 echo "== load: through Envoy (benches/load.py) =="
 .venv/bin/python benches/load.py --seconds "${LOAD_SECONDS:-5}"

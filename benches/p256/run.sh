@@ -17,5 +17,5 @@ cargo build --quiet --release --target wasm32-wasip1
 
 "$CARGO_TARGET_DIR/release/edgeward-p256-bench" "$ITERATIONS"
 echo
-node --no-warnings --experimental-wasi-unstable-preview1 runner.mjs \
+node --no-warnings --experimental-wasi-unstable-preview1 ../micro/run-wasi.mjs \
     "$CARGO_TARGET_DIR/wasm32-wasip1/release/edgeward-p256-bench.wasm" "$ITERATIONS"

@@ -61,16 +61,19 @@ fn main() -> Result<(), String> {
         point.y().ok_or("no y")?.to_vec(),
     );
 
-    // The first key construction also builds the generator's table.
-    let start = Instant::now();
+    // Keys are validated at construction; tables are built at the first
+    // verification (the very first one also builds the generator's table).
     let fast = P256PublicKeyFast::from_affine(&x, &y).ok_or("key rejected")?;
+    let start = Instant::now();
+    let first_ok = fast.verify_prehash(&digest, &sig_bytes);
     let first_key_us = start.elapsed().as_secs_f64() * 1e6;
     let key_iterations = (iterations / 50).max(3);
     let key_us = time(key_iterations, || {
-        P256PublicKeyFast::from_affine(black_box(&x), black_box(&y)).is_some()
+        P256PublicKeyFast::from_affine(black_box(&x), black_box(&y))
+            .is_some_and(|k| k.verify_prehash(&digest, &sig_bytes))
     })?;
 
-    if !fast.verify_prehash(&digest, &sig_bytes) {
+    if !first_ok || !fast.verify_prehash(&digest, &sig_bytes) {
         return Err("p256_fast rejects the signature".into());
     }
     let mut wrong = sig_bytes;
@@ -98,7 +101,7 @@ fn main() -> Result<(), String> {
         "| ratio p256 / p256_fast | {:.1}x |",
         reference_us / fast_us
     );
-    println!("| p256_fast from_affine (key table) | {key_us:.0} |");
-    println!("| first from_affine (+ generator table) | {first_key_us:.0} |");
+    println!("| new key + first verify (builds the key table) | {key_us:.0} |");
+    println!("| very first verify (+ generator table) | {first_key_us:.0} |");
     Ok(())
 }
