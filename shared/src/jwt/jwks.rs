@@ -166,6 +166,7 @@ impl RemoteKeys {
         }
         match KeySet::from_json(doc) {
             Ok(keys) => {
+                keys.prepare();
                 self.local = Some(LocalKeys {
                     version,
                     keys: Rc::new(keys),
@@ -366,6 +367,7 @@ impl RemoteKeys {
                             }
                         ),
                     );
+                    doc.0.prepare();
                     self.local = Some(LocalKeys {
                         version,
                         keys: Rc::new(doc.0),

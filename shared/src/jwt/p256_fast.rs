@@ -940,6 +940,19 @@ impl P256PublicKeyFast {
         })
     }
 
+    /// Builds the key's table (and the generator's) now rather than at the
+    /// first verification, to keep that cost off a request.
+    pub fn prepare(&self) {
+        let _ = g_table();
+        self.table();
+    }
+
+    fn table(&self) -> Option<&Table> {
+        self.table
+            .get_or_init(|| Table::build(&self.point, Q_WINDOW).map(Arc::new))
+            .as_deref()
+    }
+
     /// ECDSA verification of a JWS ES256 signature: `sig` is r || s (64
     /// bytes, big-endian), `digest` the 32-byte SHA-256 of the signing input.
     /// False for wrong lengths, r or s outside [1, n), and any signature that
@@ -967,10 +980,7 @@ impl P256PublicKeyFast {
         let u1 = scalar_mul(&z, &w);
         let u2 = scalar_mul(&r, &w);
 
-        let table = self
-            .table
-            .get_or_init(|| Table::build(&self.point, Q_WINDOW).map(Arc::new))
-            .as_ref()?;
+        let table = self.table()?;
         let mut acc = Jacobian::INFINITY;
         g_table()?.mul_add(&mut acc, &u1)?;
         table.mul_add(&mut acc, &u2)?;

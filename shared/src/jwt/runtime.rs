@@ -53,6 +53,11 @@ pub struct JwtRuntime {
 
 impl JwtRuntime {
     pub fn new(cfg: JwtConfig) -> Self {
+        for p in &cfg.providers {
+            if let KeySource::Inline(keys) = &p.keys {
+                keys.prepare();
+            }
+        }
         let remote = cfg
             .providers
             .iter()
