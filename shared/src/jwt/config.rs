@@ -265,10 +265,6 @@ pub struct JwtConfig {
 }
 
 impl JwtConfig {
-    pub fn provider_index(&self, name: &str) -> Option<usize> {
-        self.providers.iter().position(|p| p.name == name)
-    }
-
     /// Parses and validates the plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<JwtConfig, ConfigError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);

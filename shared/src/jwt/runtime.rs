@@ -75,10 +75,6 @@ impl JwtRuntime {
         }
     }
 
-    pub fn config(&self) -> &JwtConfig {
-        &self.cfg
-    }
-
     /// The timer period the adapter should ask for (None: no timer needed).
     pub fn tick_period_ms(&self) -> Option<u64> {
         self.remote.iter().any(Option::is_some).then_some(100)
@@ -86,13 +82,6 @@ impl JwtRuntime {
 
     pub fn waiting(&self) -> usize {
         self.waiters.len()
-    }
-
-    /// Whether this request is held waiting for keys. Its body and trailers
-    /// must be held too: continuing from a body callback would release the
-    /// headers unchecked.
-    pub fn is_waiting(&self, context_id: u32) -> bool {
-        self.waiters.contains_key(&context_id)
     }
 
     /// Whether a request that waited for keys was then allowed.
