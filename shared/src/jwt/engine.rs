@@ -49,9 +49,8 @@ pub struct Verified {
 pub enum Outcome {
     Allow {
         rule: Option<usize>,
-        /// The provider whose identity is published, if any token was needed.
-        identity: Option<Verified>,
-        /// Every provider that verified (its tokens may be stripped).
+        /// Every provider that verified (its tokens may be stripped); the
+        /// first one's identity is published. Empty when no token was needed.
         verified: Vec<Verified>,
     },
     Deny {
@@ -96,7 +95,6 @@ impl Evaluation<'_> {
             return match self.cfg.unmatched {
                 super::config::Unmatched::Allow => Outcome::Allow {
                     rule: None,
-                    identity: None,
                     verified: vec![],
                 },
                 super::config::Unmatched::Deny => Outcome::Deny {
@@ -121,7 +119,6 @@ impl Evaluation<'_> {
             Requirement::None => {
                 return Outcome::Allow {
                     rule: Some(rule),
-                    identity: None,
                     verified: vec![],
                 }
             }
@@ -152,7 +149,6 @@ impl Evaluation<'_> {
             .collect();
         let allow = |verified: Vec<Verified>| Outcome::Allow {
             rule: Some(rule),
-            identity: verified.first().cloned(),
             verified,
         };
 
@@ -191,7 +187,6 @@ impl Evaluation<'_> {
             (Some((p, reason)), _) => deny(reason, Some(p)),
             (None, Requirement::AllowMissing(_)) => Outcome::Allow {
                 rule: Some(rule),
-                identity: None,
                 verified: vec![],
             },
             (None, _) => deny(Reason::MissingToken, providers.first().copied()),

@@ -341,11 +341,7 @@ impl JwtRuntime {
                 };
                 self.deny(host, Some(rule), reason, needs.first().map(|n| n.0))
             }
-            Outcome::Allow {
-                rule,
-                identity,
-                verified,
-            } => match self.publish(host, identity.as_ref(), &verified) {
+            Outcome::Allow { rule, verified } => match self.publish(host, &verified) {
                 Ok(()) => {
                     host.increment("edgeward.jwt.allowed", 1);
                     let record = decision_json(
@@ -353,7 +349,7 @@ impl JwtRuntime {
                         true,
                         rule,
                         None,
-                        identity.as_ref().map(|v| v.provider),
+                        verified.first().map(|v| v.provider),
                     );
                     log_lazy(host, LogLevel::Debug, || format!("jwt: {record}"));
                     let _ = host.set_property(&[DECISION_PROPERTY], record.as_bytes());
@@ -372,13 +368,9 @@ impl JwtRuntime {
         }
     }
 
-    /// Identity into filter state, claims into headers, tokens removed.
-    fn publish<H: Host>(
-        &self,
-        host: &H,
-        identity: Option<&Verified>,
-        verified: &[Verified],
-    ) -> Result<(), HostError> {
+    /// Identity (of the first verified provider) into filter state, claims
+    /// into headers, tokens removed.
+    fn publish<H: Host>(&self, host: &H, verified: &[Verified]) -> Result<(), HostError> {
         for v in verified {
             let Some(p) = self.cfg.providers.get(v.provider) else {
                 continue;
@@ -391,7 +383,7 @@ impl JwtRuntime {
                 }
             }
         }
-        let Some(id) = identity else {
+        let Some(id) = verified.first() else {
             return Ok(());
         };
         let Some(p) = self.cfg.providers.get(id.provider) else {
