@@ -104,6 +104,49 @@ impl CalloutResponse for BufferedResponse {
     }
 }
 
+/// A unary gRPC reply, read inside the gRPC callback.
+pub trait GrpcResponse {
+    /// The gRPC status code (0 = OK).
+    fn status_code(&self) -> u32;
+    /// The status message the host reported, if any (failures only).
+    fn status_message(&self) -> Option<String>;
+    /// Size of the reply message (0 on failure).
+    fn message_size(&self) -> usize;
+    /// The serialised reply message, read only when the caller accepts its size.
+    fn message(&self) -> Result<Vec<u8>, HostError>;
+}
+
+/// A canned gRPC reply (tests).
+#[derive(Debug, Clone, Default)]
+pub struct BufferedGrpcResponse {
+    pub status_code: u32,
+    pub status_message: Option<String>,
+    pub message: Vec<u8>,
+}
+
+impl GrpcResponse for BufferedGrpcResponse {
+    fn status_code(&self) -> u32 {
+        self.status_code
+    }
+    fn status_message(&self) -> Option<String> {
+        self.status_message.clone()
+    }
+    fn message_size(&self) -> usize {
+        self.message.len()
+    }
+    fn message(&self) -> Result<Vec<u8>, HostError> {
+        Ok(self.message.clone())
+    }
+}
+
+/// The plugin itself: its configuration and its timer.
+pub trait PluginHost {
+    /// The plugin configuration bytes (empty when none was given).
+    fn plugin_configuration(&self) -> Result<Vec<u8>, HostError>;
+    /// Asks for `on_tick` every `ms` milliseconds (0 stops it).
+    fn set_tick_period_ms(&self, ms: u64) -> Result<(), HostError>;
+}
+
 /// Counters. The adapter defines each name once and caches its id.
 pub trait Metrics {
     fn increment(&self, name: &str, delta: u64);
@@ -124,6 +167,8 @@ pub trait StreamHost {
     /// All request headers, pseudo-headers included, names lower-case,
     /// repeated headers as repeated pairs.
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError>;
+    /// One request header (the first value), when a filter needs only a few.
+    fn request_header(&self, name: &str) -> Result<Option<String>, HostError>;
     /// Replaces every value of `name`, or removes them all when `value` is None.
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError>;
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
@@ -131,6 +176,8 @@ pub trait StreamHost {
     fn send_local_reply(&self, reply: &LocalReply) -> Result<(), HostError>;
     /// Continues a request that an earlier callback paused.
     fn resume_request(&self) -> Result<(), HostError>;
+    /// Continues a response that an earlier callback paused.
+    fn resume_response(&self) -> Result<(), HostError>;
 }
 
 /// Bodies and the response, for filters that inspect payloads (schema
@@ -198,11 +245,29 @@ pub enum LogLevel {
 
 /// Everything a filter uses from its host. Blanket-implemented.
 pub trait Host:
-    Clock + SharedStore + Callouts + Metrics + StreamHost + ContextSwitch + Logger
+    Clock
+    + SharedStore
+    + Callouts
+    + GrpcCallouts
+    + Metrics
+    + StreamHost
+    + BodyHost
+    + ContextSwitch
+    + Logger
+    + PluginHost
 {
 }
 
 impl<T> Host for T where
-    T: Clock + SharedStore + Callouts + Metrics + StreamHost + ContextSwitch + Logger
+    T: Clock
+        + SharedStore
+        + Callouts
+        + GrpcCallouts
+        + Metrics
+        + StreamHost
+        + BodyHost
+        + ContextSwitch
+        + Logger
+        + PluginHost
 {
 }

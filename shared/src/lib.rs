@@ -4,11 +4,27 @@
 //! its host (headers, properties, shared data, callouts, local replies,
 //! metrics, the clock) goes through the small traits in [`host`], so the whole
 //! pipeline runs natively in tests against [`host::fake::FakeHost`].
+//!
+//! The filter layer every filter stands on: [`filter`] (the `Filter` trait
+//! and its driver), [`config`] (parsing and validation), [`path`] (the
+//! canonical-path policy), [`route`] (matching), [`identity`] (what the JWT
+//! filter publishes), [`shared_record`] (CAS records in shared data),
+//! [`metrics`] (names and labels), [`reason`] and [`problem`] (stable reason
+//! codes and RFC 9457 replies), [`http`] (request snapshot and header helpers).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod config;
+pub mod filter;
 pub mod host;
 pub mod http;
+pub mod identity;
 pub mod jwt;
+pub mod metrics;
+pub mod path;
+pub mod problem;
+pub mod reason;
+pub mod route;
+pub mod shared_record;

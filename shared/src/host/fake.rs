@@ -16,6 +16,7 @@ pub struct FakeStream {
     pub properties: BTreeMap<Vec<String>, Vec<u8>>,
     pub reply: Option<LocalReply>,
     pub resumed: u32,
+    pub response_resumed: u32,
 }
 
 #[derive(Default)]
@@ -29,8 +30,15 @@ pub struct FakeHost {
     pub logs: RefCell<Vec<(LogLevel, String)>>,
     streams: RefCell<BTreeMap<u32, FakeStream>>,
     current: Cell<u32>,
-    /// When set, `dispatch_http_call` fails with this error.
+    next_cas: Cell<u32>,
+    /// When set, `dispatch_http_call` and `dispatch_grpc_call` fail with this error.
     pub fail_dispatch: RefCell<Option<HostError>>,
+    /// What `plugin_configuration` returns.
+    pub plugin_config: RefCell<Vec<u8>>,
+    /// The last tick period asked for.
+    pub tick_period_ms: Cell<u64>,
+    /// Each (call, context it was dispatched from), in order.
+    pub dispatched_from: RefCell<Vec<u32>>,
 }
 
 impl FakeHost {
@@ -38,6 +46,7 @@ impl FakeHost {
         let host = FakeHost::default();
         host.now_ms.set(now_ms);
         host.next_token.set(1);
+        host.next_cas.set(1);
         host
     }
     pub fn set_now_ms(&self, ms: u64) {
@@ -75,6 +84,10 @@ impl FakeHost {
     pub fn set_current(&self, id: u32) {
         self.current.set(id);
     }
+    /// The context host calls currently act on.
+    pub fn current(&self) -> u32 {
+        self.current.get()
+    }
     pub fn stream(&self, id: u32) -> FakeStream {
         self.streams.borrow().get(&id).cloned().unwrap_or_default()
     }
@@ -108,14 +121,17 @@ impl SharedStore for FakeHost {
         })
     }
     fn set_shared(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError> {
+        // As Envoy (proxy-wasm-cpp-host SharedData::set): the token is
+        // compared only when the key exists; tokens come from one counter.
         let mut shared = self.shared.borrow_mut();
         let current = shared.get(key).map(|(_, c)| *c);
-        if let (Some(want), Some(have)) = (cas, current) {
+        if let (Some(want), Some(have)) = (cas.filter(|c| *c != 0), current) {
             if want != have {
                 return Err(HostError::CasMismatch);
             }
         }
-        let next = current.unwrap_or(0) + 1;
+        let next = self.next_cas.get();
+        self.next_cas.set(next.wrapping_add(1).max(1));
         shared.insert(key.to_string(), (value.to_vec(), next));
         Ok(())
     }
@@ -127,6 +143,7 @@ impl Callouts for FakeHost {
             return Err(err);
         }
         self.calls.borrow_mut().push(request.clone());
+        self.dispatched_from.borrow_mut().push(self.current.get());
         let token = self.next_token.get();
         self.next_token.set(token + 1);
         Ok(token)
@@ -175,6 +192,7 @@ impl GrpcCallouts for FakeHost {
             return Err(err);
         }
         self.grpc_calls.borrow_mut().push(request.clone());
+        self.dispatched_from.borrow_mut().push(self.current.get());
         let token = self.next_token.get();
         self.next_token.set(token + 1);
         Ok(token)
@@ -195,6 +213,14 @@ impl StreamHost for FakeHost {
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError> {
         Ok(self.with_stream(|s| s.headers.clone()))
     }
+    fn request_header(&self, name: &str) -> Result<Option<String>, HostError> {
+        Ok(self.with_stream(|s| {
+            s.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }))
+    }
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError> {
         self.with_stream(|s| set_header(&mut s.headers, name, value));
         Ok(())
@@ -214,6 +240,20 @@ impl StreamHost for FakeHost {
     }
     fn resume_request(&self) -> Result<(), HostError> {
         self.with_stream(|s| s.resumed += 1);
+        Ok(())
+    }
+    fn resume_response(&self) -> Result<(), HostError> {
+        self.with_stream(|s| s.response_resumed += 1);
+        Ok(())
+    }
+}
+
+impl PluginHost for FakeHost {
+    fn plugin_configuration(&self) -> Result<Vec<u8>, HostError> {
+        Ok(self.plugin_config.borrow().clone())
+    }
+    fn set_tick_period_ms(&self, ms: u64) -> Result<(), HostError> {
+        self.tick_period_ms.set(ms);
         Ok(())
     }
 }
