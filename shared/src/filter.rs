@@ -471,7 +471,13 @@ mod tests {
                 _ => Verdict::Continue,
             }
         }
-        fn on_request_body<H: Host>(&mut self, _h: &H, _id: StreamId, _s: usize, eos: bool) -> Verdict {
+        fn on_request_body<H: Host>(
+            &mut self,
+            _h: &H,
+            _id: StreamId,
+            _s: usize,
+            eos: bool,
+        ) -> Verdict {
             self.bodies += 1;
             if eos {
                 Verdict::Continue
@@ -511,12 +517,8 @@ mod tests {
         *host.plugin_config.borrow_mut() = b"bad".to_vec();
         let mut d = Driver::<Probe>::new(1);
         assert!(!d.configure(&host));
-        assert!(host
-            .logs
-            .borrow()
-            .iter()
-            .any(|(l, m)| *l == LogLevel::Error
-                && m == "edgeward-probe: invalid configuration: x: is bad"));
+        assert!(host.logs.borrow().iter().any(|(l, m)| *l == LogLevel::Error
+            && m == "edgeward-probe: invalid configuration: x: is bad"));
     }
 
     #[test]
@@ -539,7 +541,11 @@ mod tests {
         assert_eq!(d.on_request_headers(&host, 2, false), Action::Pause);
         assert_eq!(d.on_request_body(&host, 2, 5, false), Action::Pause);
         assert_eq!(d.on_request_trailers(&host, 2), Action::Pause);
-        assert_eq!(d.filter().unwrap().bodies, 0, "held: the filter is not asked");
+        assert_eq!(
+            d.filter().unwrap().bodies,
+            0,
+            "held: the filter is not asked"
+        );
         host.set_current(1);
         d.on_tick(&host);
         assert_eq!(host.stream(2).resumed, 1);

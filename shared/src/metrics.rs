@@ -27,7 +27,11 @@ pub const LABEL_KEYS: [&str; 7] = [
 /// producing a name Envoy would split differently.
 pub fn labeled(base: &str, labels: &[(&str, &str)]) -> String {
     let mut name = String::with_capacity(
-        base.len() + labels.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>(),
+        base.len()
+            + labels
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>(),
     );
     name.push_str(base);
     for (k, v) in labels {
@@ -73,7 +77,10 @@ mod tests {
     #[test]
     fn names_carry_labels_in_order() {
         assert_eq!(
-            labeled("edgeward.jwt.denied", &[("rule", "r1"), ("reason", "expired")]),
+            labeled(
+                "edgeward.jwt.denied",
+                &[("rule", "r1"), ("reason", "expired")]
+            ),
             "edgeward.jwt.denied.rule.r1.reason.expired"
         );
         assert_eq!(
@@ -81,6 +88,15 @@ mod tests {
             "edgeward.x.rule.invalid"
         );
         assert_eq!(labeled("edgeward.x", &[]), "edgeward.x");
+    }
+
+    /// `envoy/stats_tags.json` is what every config in `envoy/` ships (the
+    /// e2e suite checks the configs); it must be exactly these rules.
+    #[test]
+    fn the_shipped_stats_tags_are_these() {
+        let shipped: Value =
+            serde_json::from_str(include_str!("../../envoy/stats_tags.json")).unwrap();
+        assert_eq!(shipped, envoy_stats_tags());
     }
 
     #[test]

@@ -197,7 +197,11 @@ fn is_unreserved(b: u8) -> bool {
 /// RFC 3986 `pchar` minus `%` (escapes are handled apart) and minus `;`
 /// (handled by the semicolon rule before this is called).
 fn is_pchar(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@')
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+        )
 }
 
 /// A path in canonical form: decoded segments, and the path they spell

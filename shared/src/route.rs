@@ -371,7 +371,11 @@ fn strip_port(authority: &str) -> &str {
         };
     }
     match authority.rfind(':') {
-        Some(i) if authority.get(i + 1..).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) => {
+        Some(i)
+            if authority
+                .get(i + 1..)
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
             authority.get(..i).unwrap_or(authority)
         }
         _ => authority,
@@ -411,7 +415,11 @@ mod tests {
             ("/", false, false, false),
         ] {
             assert_eq!(hit(&prefix, "GET", "h", path).is_some(), p, "prefix {path}");
-            assert_eq!(hit(&seg, "GET", "h", path).is_some(), s, "path_prefix {path}");
+            assert_eq!(
+                hit(&seg, "GET", "h", path).is_some(),
+                s,
+                "path_prefix {path}"
+            );
             assert_eq!(hit(&exact, "GET", "h", path).is_some(), e, "path {path}");
         }
         let all = compile(json!({"path_prefix": "/"})).unwrap();
@@ -467,19 +475,51 @@ mod tests {
     fn config_errors_name_the_field() {
         for (v, field, msg) in [
             (json!({}), "match", "exactly one"),
-            (json!({"prefix": "/a", "path": "/b"}), "match", "exactly one"),
+            (
+                json!({"prefix": "/a", "path": "/b"}),
+                "match",
+                "exactly one",
+            ),
             (json!({"prefix": "a"}), "match.prefix", "canonical"),
             (json!({"path": "/a/../b"}), "match.path", "canonical"),
             (json!({"path": "/a?x=1"}), "match.path", "query"),
-            (json!({"path_prefix": "/%61"}), "match.path_prefix", "canonical"),
-            (json!({"template": "/a/**/b"}), "match.template", "last segment"),
-            (json!({"template": "/a/{Tenant}"}), "match.template", "valid capture"),
+            (
+                json!({"path_prefix": "/%61"}),
+                "match.path_prefix",
+                "canonical",
+            ),
+            (
+                json!({"template": "/a/**/b"}),
+                "match.template",
+                "last segment",
+            ),
+            (
+                json!({"template": "/a/{Tenant}"}),
+                "match.template",
+                "valid capture",
+            ),
             (json!({"template": "/a/{t}/{t}"}), "match.template", "twice"),
-            (json!({"template": "/a/x{t}"}), "match.template", "a segment is"),
+            (
+                json!({"template": "/a/x{t}"}),
+                "match.template",
+                "a segment is",
+            ),
             (json!({"template": "/a//b"}), "match.template", "empty"),
-            (json!({"prefix": "/", "methods": []}), "match.methods", "omit"),
-            (json!({"prefix": "/", "methods": ["G T"]}), "match.methods[0]", "not an HTTP"),
-            (json!({"prefix": "/", "hosts": ["a b"]}), "match.hosts[0]", "not a host"),
+            (
+                json!({"prefix": "/", "methods": []}),
+                "match.methods",
+                "omit",
+            ),
+            (
+                json!({"prefix": "/", "methods": ["G T"]}),
+                "match.methods[0]",
+                "not an HTTP",
+            ),
+            (
+                json!({"prefix": "/", "hosts": ["a b"]}),
+                "match.hosts[0]",
+                "not a host",
+            ),
         ] {
             let e = compile(v.clone()).unwrap_err();
             assert_eq!(e.field, field, "{v}: {e}");

@@ -227,7 +227,10 @@ mod tests {
         let r = SharedRecord::new("x").read::<Counter, _>(&host).unwrap();
         assert!(r.was_unreadable);
         assert_eq!(r.value, Counter(0));
-        assert!(r.cas.is_some(), "overwriting it is still a CAS on the live token");
+        assert!(
+            r.cas.is_some(),
+            "overwriting it is still a CAS on the live token"
+        );
     }
 
     #[test]

@@ -13,10 +13,9 @@
 mod common;
 
 use common::{b64, ed_key, hs256, SECRET};
+use edgeward_core::filter::Action;
 use edgeward_core::host::fake::FakeHost;
-use edgeward_core::jwt::config::JwtConfig;
 use edgeward_core::jwt::jwk::KeySet;
-use edgeward_core::jwt::runtime::{HeadersAction, JwtRuntime};
 use serde_json::{json, Value};
 
 #[cfg(target_arch = "wasm32")]
@@ -46,7 +45,7 @@ fn eddsa(header: &Value, claims: &Value) -> String {
     common::eddsa(7, header, claims)
 }
 
-fn config() -> JwtConfig {
+fn config_json() -> Value {
     let ed = ed_key(7).verifying_key();
     let cfg = json!({
         "providers": {"idp": {
@@ -60,7 +59,7 @@ fn config() -> JwtConfig {
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "idp"}}],
         "token_cache_size": 64
     });
-    JwtConfig::from_json(cfg.to_string().as_bytes()).unwrap()
+    cfg
 }
 
 /// One random change to a token string.
@@ -148,7 +147,7 @@ fn mutated_tokens_are_never_allowed_and_never_crash() {
         eddsa(&json!({"alg": "EdDSA", "kid": "e1"}), &claims()),
     ];
     let host = FakeHost::new(NOW_S as u64 * 1000);
-    let mut rt = JwtRuntime::new(config());
+    let mut rt = common::jwt_vm(&host, &config_json());
     let mut rng = Rng(0x5eed_ed9e_ba5e_0001);
     let iterations = if cfg!(target_arch = "wasm32") {
         1500
@@ -179,14 +178,14 @@ fn mutated_tokens_are_never_allowed_and_never_crash() {
             ],
         };
         host.start_stream(id + 10, &headers);
-        let action = rt.on_request_headers(&host, id + 10);
+        let action = rt.on_request_headers(&host, id + 10, true);
         let stream = host.stream(id + 10);
         let still_valid = valid.contains(&token);
         match (action, stream.reply) {
-            (HeadersAction::Continue, None) => {
+            (Action::Continue, None) => {
                 assert!(still_valid, "mutated token allowed: {token:?}");
             }
-            (HeadersAction::Pause, Some(reply)) => {
+            (Action::Pause, Some(reply)) => {
                 assert!(
                     reply.status == 400 || reply.status == 401,
                     "{} for {token:?}",

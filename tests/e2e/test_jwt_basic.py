@@ -95,9 +95,9 @@ def test_every_algorithm_passes_and_publishes_the_identity(gateway, upstream, wa
         assert ident["claims"]["tenant_id"] == f"acme-{alg}"
         assert ident["claims"]["org"] == {"unit": f"unit-{alg}"}
 
-    assert gw.stat(STAT + "allowed") == len(KPS)
-    assert gw.stat(STAT + "denied") == len(KPS)
-    assert gw.stat(STAT + "denied.bad_signature") == len(KPS)
+    assert gw.counter("edgeward.jwt.allowed") == len(KPS)
+    assert gw.counter("edgeward.jwt.denied") == len(KPS)
+    assert gw.counter("edgeward.jwt.denied", reason="bad_signature") == len(KPS)
 
 
 def test_forward_keeps_authorization_and_none_route_drops_spoofed_headers(gateway, upstream,
@@ -209,7 +209,7 @@ def test_repeated_authorization_header_is_multiple_tokens(gateway, upstream, was
         except AssertionError as e:
             raise AssertionError(f"{label}: {e}") from None
     assert upstream.requests == []
-    assert gw.stat(STAT + "denied.multiple_tokens") == 2
+    assert gw.counter("edgeward.jwt.denied", reason="multiple_tokens") == 2
 
 
 def test_cors_preflight_bypass_on_and_off(gateway, upstream, wasm_path):
@@ -233,7 +233,7 @@ def test_cors_preflight_bypass_on_and_off(gateway, upstream, wasm_path):
     assert_problem(client.request(off.port, "OPTIONS", "/orders", preflight), 401, "missing_token")
     assert len(upstream.requests) == n
     assert off.stat(STAT + "cors_preflight_bypassed") == 0
-    assert off.stat(STAT + "denied.missing_token") == 1
+    assert off.counter("edgeward.jwt.denied", reason="missing_token") == 1
 
 
 def test_metrics_and_token_cache(gateway, upstream, wasm_path):
@@ -259,9 +259,9 @@ def test_metrics_and_token_cache(gateway, upstream, wasm_path):
 
     assert len(upstream.requests) == 3
     stats = gw.stats(filter_regex=r"^wasmcustom\.edgeward\.jwt\.")
-    assert stats.get(STAT + "allowed") == 3, stats
-    assert stats.get(STAT + "denied") == 4, stats
-    assert stats.get(STAT + "denied.missing_token") == 1, stats
-    assert stats.get(STAT + "denied.expired") == 2, stats
-    assert stats.get(STAT + "denied.malformed") == 1, stats
-    assert stats.get(STAT + "denied.bad_signature", 0) == 0, stats
+    assert gw.counter("edgeward.jwt.allowed") == 3, stats
+    assert gw.counter("edgeward.jwt.denied") == 4, stats
+    assert gw.counter("edgeward.jwt.denied", reason="missing_token") == 1, stats
+    assert gw.counter("edgeward.jwt.denied", reason="expired") == 2, stats
+    assert gw.counter("edgeward.jwt.denied", reason="malformed") == 1, stats
+    assert gw.counter("edgeward.jwt.denied", reason="bad_signature") == 0, stats

@@ -6,7 +6,7 @@
 //! working at the next refresh).
 
 use super::config::Provider;
-use super::response::identity_json;
+use super::response::identity_of;
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ impl VerifiedClaims {
     /// provider's record is never served for another.
     pub fn identity_json(&self, provider: &Provider) -> &str {
         self.identity
-            .get_or_init(|| identity_json(provider, &self.map))
+            .get_or_init(|| identity_of(provider, &self.map).to_json())
     }
 }
 

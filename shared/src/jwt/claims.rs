@@ -109,15 +109,7 @@ pub fn scopes(claims: &Map<String, Value>) -> Vec<String> {
     out
 }
 
-/// A claim by dotted path (`realm_access.roles`), for claims_to_headers.
-pub fn claim_at<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut cur = claims.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_object()?.get(p)?;
-    }
-    Some(cur)
-}
+pub use crate::identity::claim_at;
 
 #[cfg(test)]
 mod tests {
@@ -247,14 +239,5 @@ mod tests {
         assert_eq!(scopes(&claims(json!({"scope": "a  b"}))), vec!["a", "b"]);
         assert_eq!(scopes(&claims(json!({"scp": ["x", "y"]}))), vec!["x", "y"]);
         assert!(scopes(&claims(json!({"scope": 3}))).is_empty());
-    }
-
-    #[test]
-    fn nested_claims() {
-        let c = claims(json!({"a": {"b": {"c": "v"}}, "t": "x"}));
-        assert_eq!(claim_at(&c, "a.b.c"), Some(&json!("v")));
-        assert_eq!(claim_at(&c, "t"), Some(&json!("x")));
-        assert_eq!(claim_at(&c, "a.x"), None);
-        assert_eq!(claim_at(&c, "t.x"), None);
     }
 }

@@ -1,38 +1,18 @@
 //! The JWT filter's configuration: parsed with unknown fields refused, then
 //! validated and compiled (keys parsed, algorithms resolved, rules checked)
-//! once, in `on_configure`. Every error names the field at fault.
+//! once, in `on_configure`. Every error names the field at fault; a value
+//! out of range is an error, never silently clamped.
 
 use super::algorithm::{Algorithm, KeyFamily};
 use super::jwk::KeySet;
-use super::matcher::{Requirement, Rule, RuleMatch};
-use crate::http::is_settable_header_name;
+use super::matcher::{Requirement, Rule};
+pub use crate::config::ConfigError;
+use crate::config::{check_name, err, in_range, parse_json, secs_to_ms, Field};
+use crate::http::{is_safe_header_value, is_settable_header_name};
+use crate::path::{PathPolicy, RawPathPolicy};
+use crate::route::{RawRouteMatch, RouteMatch};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// A configuration error: where, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
 
 // ---------- the JSON shape ----------
 
@@ -49,6 +29,8 @@ struct RawConfig {
     bypass_cors_preflight: bool,
     #[serde(default = "default_cache_size")]
     token_cache_size: usize,
+    #[serde(default)]
+    path_policy: Option<RawPathPolicy>,
 }
 
 fn default_cache_size() -> usize {
@@ -91,6 +73,8 @@ struct RawProvider {
     forward: bool,
     #[serde(default)]
     forward_payload_header: Option<String>,
+    #[serde(default)]
+    tenant_claim: Option<String>,
 }
 
 fn default_skew() -> u64 {
@@ -102,6 +86,9 @@ fn default_true() -> bool {
 fn default_max_token_bytes() -> usize {
     8 * 1024
 }
+
+/// Longest clock skew accepted: beyond it a token's time claims mean little.
+pub const MAX_CLOCK_SKEW_S: u64 = 3600;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -164,25 +151,33 @@ struct RawFrom {
 struct RawClaimToHeader {
     claim: String,
     header: String,
+    #[serde(default)]
+    on_invalid: OnInvalidClaim,
+}
+
+/// What happens when a claim mapped to a header cannot be carried in one
+/// (CR, LF, NUL, non-ASCII, an object, a list with commas in its items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalidClaim {
+    /// Refuse the request (`401 unsafe_claim_value`).
+    #[default]
+    Deny,
+    /// Percent-encode every value of this mapping (always, so the upstream
+    /// can decode without guessing): bytes outside `!`..`~` and `%` itself.
+    Encode,
+    /// Leave the header out (counted and logged).
+    Skip,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
+    #[serde(default)]
+    name: Option<String>,
     #[serde(rename = "match")]
-    matches: RawMatch,
+    matches: RawRouteMatch,
     requires: RawRequirement,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMatch {
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    methods: Option<Vec<String>>,
 }
 
 /// Kept as raw JSON so a mistake gets a precise message rather than serde's
@@ -231,6 +226,7 @@ pub enum KeySource {
 pub struct ClaimToHeader {
     pub claim: String,
     pub header: String,
+    pub on_invalid: OnInvalidClaim,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +245,7 @@ pub struct Provider {
     pub claims_to_headers: Vec<ClaimToHeader>,
     pub forward: bool,
     pub forward_payload_header: Option<String>,
+    pub tenant_claim: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -260,20 +257,18 @@ pub struct JwtConfig {
     pub realm: String,
     pub bypass_cors_preflight: bool,
     pub token_cache_size: usize,
-    /// Every header edgeward sets upstream; client copies are always removed.
+    /// Every header edgeward sets upstream; client copies (in every spelling
+    /// a server may read as the same name) are always removed.
     pub output_headers: Vec<String>,
+    pub path_policy: PathPolicy,
+    /// Warnings found while compiling (logged at configure time).
+    pub warnings: Vec<String>,
 }
 
 impl JwtConfig {
     /// Parses and validates the plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<JwtConfig, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { String::new() } else { path };
-            err(field, e.into_inner().to_string())
-        })?;
-        compile(raw)
+        compile(parse_json::<RawConfig>(bytes)?)
     }
 }
 
@@ -281,12 +276,16 @@ fn compile(raw: RawConfig) -> Result<JwtConfig, ConfigError> {
     if raw.providers.is_empty() {
         return Err(err("providers", "at least one provider is required"));
     }
-    if raw.token_cache_size > 100_000 {
-        return Err(err("token_cache_size", "must be at most 100000"));
-    }
+    let token_cache_size = in_range(
+        &Field::root("token_cache_size"),
+        raw.token_cache_size,
+        0,
+        100_000,
+    )?;
     let mut providers = Vec::new();
+    let mut warnings = Vec::new();
     for (name, p) in raw.providers {
-        providers.push(compile_provider(&name, p)?);
+        providers.push(compile_provider(&name, p, &mut warnings)?);
     }
     let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
     let mut rules = Vec::new();
@@ -308,8 +307,21 @@ fn compile(raw: RawConfig) -> Result<JwtConfig, ConfigError> {
             }
         }
     }
+    // A header edgeward sets must never be where a token is read from.
+    for (pi, p) in providers.iter().enumerate() {
+        for (si, s) in p.sources.iter().enumerate() {
+            if let TokenSource::Header { name, .. } = s {
+                if output_headers.iter().any(|h| same_header_name(h, name)) {
+                    return Err(err(
+                        format!("providers.{}.from[{si}].header", names[pi]),
+                        format!("{name:?} is also a header edgeward sets (claims_to_headers or forward_payload_header)"),
+                    ));
+                }
+            }
+        }
+    }
     let realm = raw.realm.unwrap_or_else(|| "edgeward".to_string());
-    if !crate::http::is_safe_header_value(&realm) {
+    if !is_safe_header_value(&realm) {
         return Err(err("realm", "must be printable ASCII"));
     }
     Ok(JwtConfig {
@@ -318,13 +330,36 @@ fn compile(raw: RawConfig) -> Result<JwtConfig, ConfigError> {
         unmatched: raw.unmatched,
         realm,
         bypass_cors_preflight: raw.bypass_cors_preflight,
-        token_cache_size: raw.token_cache_size,
+        token_cache_size,
         output_headers,
+        path_policy: PathPolicy::compile(raw.path_policy),
+        warnings,
     })
 }
 
-fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError> {
+/// Header names a CGI/WSGI/Rack-style server reads as the same variable:
+/// ASCII case and `-`/`_` do not matter.
+pub fn same_header_name(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let norm = |c: u8| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            norm(x) == norm(y)
+        })
+}
+
+fn compile_provider(
+    name: &str,
+    p: RawProvider,
+    warnings: &mut Vec<String>,
+) -> Result<Provider, ConfigError> {
     let at = |field: &str| format!("providers.{name}.{field}");
+    let field = |f: &str| Field::root("providers").child(name).child(f);
     if name.is_empty()
         || !name
             .bytes()
@@ -363,9 +398,7 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
             let bytes =
                 serde_json::to_vec(&doc).map_err(|e| err(at("jwks.inline"), e.to_string()))?;
             let set = KeySet::from_json(&bytes).map_err(|e| err(at("jwks.inline"), e.0))?;
-            if let Some(why) = set.skipped.first() {
-                return Err(err(at("jwks.inline"), format!("unusable key: {why}")));
-            }
+            inline_key_policy(&at("jwks.inline"), &set, warnings)?;
             if !algorithms
                 .iter()
                 .any(|a| !set.candidates(*a, None).is_empty())
@@ -390,39 +423,50 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
                     "name the Envoy cluster that serves the JWKS",
                 ));
             }
-            if r.authority.is_empty() {
+            if r.authority.is_empty() || !is_safe_header_value(&r.authority) {
                 return Err(err(
                     at("jwks.remote.authority"),
                     "give the Host of the JWKS server",
                 ));
             }
-            if !r.path.starts_with('/') {
+            if !r.path.starts_with('/') || !is_safe_header_value(&r.path) {
                 return Err(err(at("jwks.remote.path"), "must start with '/'"));
             }
-            if r.cache_duration_s == 0 {
-                return Err(err(
-                    at("jwks.remote.cache_duration_s"),
-                    "must be at least 1",
-                ));
-            }
-            if !(1..=60_000).contains(&r.timeout_ms) {
-                return Err(err(at("jwks.remote.timeout_ms"), "must be 1..60000"));
-            }
-            if r.max_body_bytes == 0 || r.max_body_bytes > 4 * 1024 * 1024 {
-                return Err(err(at("jwks.remote.max_body_bytes"), "must be 1..4194304"));
-            }
+            let remote = field("jwks").child("remote");
+            let cache_s = in_range(
+                &remote.child("cache_duration_s"),
+                r.cache_duration_s,
+                1,
+                7 * 86_400,
+            )?;
+            let timeout_ms = in_range(&remote.child("timeout_ms"), r.timeout_ms, 1, 60_000)?;
+            let max_wait_ms = match r.max_wait_ms {
+                Some(ms) => in_range(&remote.child("max_wait_ms"), ms, 0, 60_000)?,
+                None => timeout_ms.saturating_add(500).min(60_000),
+            };
+            let kid_s = in_range(
+                &remote.child("unknown_kid_refetch_interval_s"),
+                r.unknown_kid_refetch_interval_s,
+                1,
+                86_400,
+            )?;
+            let retry_s = in_range(&remote.child("failed_retry_s"), r.failed_retry_s, 1, 3600)?;
+            let max_body = in_range(
+                &remote.child("max_body_bytes"),
+                r.max_body_bytes,
+                1,
+                4 * 1024 * 1024,
+            )?;
             KeySource::Remote(RemoteJwksConfig {
                 cluster: r.cluster,
                 authority: r.authority,
                 path: r.path,
-                cache_duration_ms: r.cache_duration_s.saturating_mul(1000),
-                timeout_ms: r.timeout_ms,
-                max_wait_ms: r.max_wait_ms.unwrap_or(r.timeout_ms.saturating_add(500)),
-                unknown_kid_refetch_interval_ms: r
-                    .unknown_kid_refetch_interval_s
-                    .saturating_mul(1000),
-                failed_retry_ms: r.failed_retry_s.max(1).saturating_mul(1000),
-                max_body_bytes: r.max_body_bytes,
+                cache_duration_ms: secs_to_ms(cache_s),
+                timeout_ms,
+                max_wait_ms,
+                unknown_kid_refetch_interval_ms: secs_to_ms(kid_s),
+                failed_retry_ms: secs_to_ms(retry_s),
+                max_body_bytes: max_body,
             })
         }
     };
@@ -451,26 +495,46 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
             ));
         }
     }
-    if p.max_token_bytes < 16 || p.max_token_bytes > 64 * 1024 {
-        return Err(err(at("max_token_bytes"), "must be 16..65536"));
+    let clock_skew_s = in_range(&field("clock_skew_s"), p.clock_skew_s, 0, MAX_CLOCK_SKEW_S)?;
+    let max_token_bytes = in_range(&field("max_token_bytes"), p.max_token_bytes, 16, 64 * 1024)?;
+    if let Some(max) = p.max_lifetime_s {
+        in_range(&field("max_lifetime_s"), max, 1, 366 * 86_400)?;
     }
     let mut claims_to_headers = Vec::new();
     for (i, c) in p.claims_to_headers.into_iter().enumerate() {
         let f = format!("{}[{i}]", at("claims_to_headers"));
-        if c.claim.is_empty() {
+        if c.claim.is_empty() || c.claim.split('.').any(str::is_empty) {
             return Err(err(
                 format!("{f}.claim"),
                 "name a claim (nested with dots: a.b)",
             ));
         }
         check_output_header(&format!("{f}.header"), &c.header)?;
+        if claims_to_headers
+            .iter()
+            .any(|x: &ClaimToHeader| same_header_name(&x.header, &c.header))
+        {
+            return Err(err(
+                format!("{f}.header"),
+                format!("{:?} is already set by another mapping", c.header),
+            ));
+        }
         claims_to_headers.push(ClaimToHeader {
             claim: c.claim,
             header: c.header,
+            on_invalid: c.on_invalid,
         });
     }
     if let Some(h) = &p.forward_payload_header {
         check_output_header(&at("forward_payload_header"), h)?;
+    }
+    if let Some(t) = &p.tenant_claim {
+        if t.is_empty() || t.split('.').any(str::is_empty) {
+            return Err(err(
+                at("tenant_claim"),
+                "name a claim (nested with dots: a.b)",
+            ));
+        }
     }
     Ok(Provider {
         name: name.to_string(),
@@ -479,22 +543,65 @@ fn compile_provider(name: &str, p: RawProvider) -> Result<Provider, ConfigError>
         algorithms,
         keys,
         sources,
-        clock_skew_s: p.clock_skew_s.min(3600),
+        clock_skew_s,
         require_exp: p.require_exp,
         max_lifetime_s: p.max_lifetime_s,
         typ: p.typ,
-        max_token_bytes: p.max_token_bytes,
+        max_token_bytes,
         claims_to_headers,
         forward: p.forward,
         forward_payload_header: p.forward_payload_header,
+        tenant_claim: p.tenant_claim,
     })
 }
 
+/// Inline keys are the operator's own: a key that cannot be used is a
+/// mistake worth refusing the config for.
+fn inline_key_policy(
+    field: &str,
+    set: &KeySet,
+    _warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    if let Some(why) = set.skipped.first() {
+        return Err(err(field, format!("unusable key: {why}")));
+    }
+    Ok(())
+}
+
+/// Headers that change routing, framing or credentials, or that Envoy
+/// reserves for itself: never set from a claim.
+const RESERVED_HEADERS: [&str; 14] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "expect",
+];
+
 fn check_output_header(field: &str, name: &str) -> Result<(), ConfigError> {
-    if !is_settable_header_name(name) {
+    let lower_token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !lower_token || !is_settable_header_name(name) {
         return Err(err(
             field,
             format!("{name:?} is not a header edgeward may set: use a lower-case name such as \"x-tenant-id\""),
+        ));
+    }
+    if RESERVED_HEADERS.contains(&name) || name.starts_with("x-envoy-") {
+        return Err(err(
+            field,
+            format!("{name:?} is not a header edgeward may set: it is a hop-by-hop, framing, credential or Envoy-reserved header"),
         ));
     }
     Ok(())
@@ -523,24 +630,11 @@ fn compile_source(field: &str, f: RawFrom) -> Result<TokenSource, ConfigError> {
 
 fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, ConfigError> {
     let at = |f: &str| format!("rules[{i}].{f}");
-    let m = r.matches;
-    let matcher = match (m.prefix, m.path) {
-        (Some(p), None) if p.starts_with('/') => RuleMatch::Prefix(p),
-        (None, Some(p)) if p.starts_with('/') => RuleMatch::Exact(p),
-        _ => {
-            return Err(err(
-                at("match"),
-                "give exactly one of \"prefix\" or \"path\", starting with '/'",
-            ))
-        }
-    };
-    let methods = match m.methods {
-        None => Vec::new(),
-        Some(ms) if ms.is_empty() => {
-            return Err(err(at("match.methods"), "omit it or list methods"))
-        }
-        Some(ms) => ms.into_iter().map(|s| s.to_ascii_uppercase()).collect(),
-    };
+    let rule_field = Field::root("rules").index(i);
+    if let Some(n) = &r.name {
+        check_name(&rule_field.child("name"), n)?;
+    }
+    let matcher = RouteMatch::compile(&rule_field.child("match"), &r.matches)?;
     let lookup = |field: String, name: &str| -> Result<usize, ConfigError> {
         providers.iter().position(|p| p == name).ok_or_else(|| {
             err(
@@ -607,8 +701,9 @@ fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, Conf
     };
     Ok(Rule {
         index: i,
+        label: r.name.clone().unwrap_or_else(|| i.to_string()),
+        name: r.name,
         matcher,
-        methods,
         requires,
     })
 }
@@ -705,8 +800,78 @@ mod tests {
             ),
             (
                 Box::new(|c| c["rules"][0]["match"] = json!({"prefix": "x"})),
-                "rules[0].match",
-                "starting with '/'",
+                "rules[0].match.prefix",
+                "not a canonical path",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["match"] = json!({"prefix": "/a/../b"})),
+                "rules[0].match.prefix",
+                "not a canonical path",
+            ),
+            (
+                Box::new(|c| c["rules"][0]["name"] = json!("has space")),
+                "rules[0].name",
+                "not a valid name",
+            ),
+            (
+                Box::new(|c| c["providers"]["idp"]["clock_skew_s"] = json!(3601)),
+                "providers.idp.clock_skew_s",
+                "0..=3600",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "cookie"}])
+                }),
+                "providers.idp.claims_to_headers[0].header",
+                "hop-by-hop, framing, credential",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "x-envoy-original-path"}])
+                }),
+                "providers.idp.claims_to_headers[0].header",
+                "Envoy-reserved",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "x_tenant"}])
+                }),
+                "providers.idp.claims_to_headers[0].header",
+                "lower-case name",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] = json!([
+                        {"claim": "t", "header": "x-tenant"},
+                        {"claim": "u", "header": "x-tenant"}])
+                }),
+                "providers.idp.claims_to_headers[1].header",
+                "already set",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "x-t", "on_invalid": "drop"}])
+                }),
+                "providers.idp.claims_to_headers[0].on_invalid",
+                "unknown variant",
+            ),
+            (
+                Box::new(|c| {
+                    c["providers"]["idp"]["claims_to_headers"] =
+                        json!([{"claim": "t", "header": "x-device-token"}]);
+                    c["providers"]["idp"]["from"] = json!([{"header": "X-Device_Token"}]);
+                }),
+                "providers.idp.from[0].header",
+                "also a header edgeward sets",
+            ),
+            (
+                Box::new(|c| c["path_policy"] = json!({"allow": ["dot_segments"]})),
+                "path_policy.allow[0]",
+                "unknown variant",
             ),
             (
                 Box::new(|c| c["rules"][0]["match"] = json!({"prefix": "/", "path": "/a"})),
@@ -780,7 +945,7 @@ mod tests {
             (
                 Box::new(|c| c["providers"]["idp"]["max_token_bytes"] = json!(1)),
                 "providers.idp.max_token_bytes",
-                "16..65536",
+                "16..=65536",
             ),
             (
                 Box::new(|c| c["realm"] = json!("a\nb")),
@@ -790,7 +955,7 @@ mod tests {
             (
                 Box::new(|c| c["token_cache_size"] = json!(1_000_000)),
                 "token_cache_size",
-                "at most",
+                "0..=100000",
             ),
         ];
         for (edit, field, message) in cases {
@@ -817,5 +982,33 @@ mod tests {
         assert_eq!(r.max_wait_ms, 2500);
         assert_eq!(r.unknown_kid_refetch_interval_ms, 30_000);
         assert_eq!(r.source_id(), "idp|idp.local|/jwks");
+    }
+
+    #[test]
+    fn remote_timing_fields_are_range_checked_not_clamped() {
+        for (field, value, range) in [
+            ("unknown_kid_refetch_interval_s", 0u64, "1..=86400"),
+            ("max_wait_ms", 60_001, "0..=60000"),
+            ("timeout_ms", 0, "1..=60000"),
+            ("cache_duration_s", 0, "1..=604800"),
+            ("failed_retry_s", 0, "1..=3600"),
+            ("max_body_bytes", 5_000_000, "1..=4194304"),
+        ] {
+            let mut c = base();
+            c["providers"]["idp"]["algorithms"] = json!(["RS256"]);
+            c["providers"]["idp"]["jwks"] = json!({"remote": {
+                "cluster": "idp", "authority": "idp.local", "path": "/jwks", field: value}});
+            let e = error_of(c);
+            assert_eq!(e.field, format!("providers.idp.jwks.remote.{field}"), "{e}");
+            assert!(e.message.contains(range), "{e}");
+        }
+    }
+
+    #[test]
+    fn header_spellings_are_compared_as_cgi_servers_do() {
+        assert!(same_header_name("x-tenant-id", "X_Tenant-ID"));
+        assert!(same_header_name("x-tenant-id", "x_tenant_id"));
+        assert!(!same_header_name("x-tenant-id", "x-tenant-i"));
+        assert!(!same_header_name("x-tenant-id", "x-tenant.id"));
     }
 }

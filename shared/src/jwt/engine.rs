@@ -1,18 +1,23 @@
 //! The decision: which rule applies, which tokens must verify, and whether
 //! the request passes, fails (with one reason) or must wait for keys.
 //! Pure: keys, cache and clock come in as arguments.
+//!
+//! A request is [`prepare`]d once, when its headers arrive: the rule and the
+//! tokens each of its providers found. That is all a request waiting for
+//! keys keeps; the decision is re-run on it when keys change.
 
 use super::algorithm::Algorithm;
 use super::cache::{TokenCache, VerifiedClaims};
 use super::claims::{check_audience, check_issuer, check_time, check_typ};
-use super::config::{JwtConfig, Provider};
+use super::config::{JwtConfig, Provider, TokenSource, Unmatched};
 use super::extract::{extract, FoundToken};
 use super::jwk::KeySet;
 use super::matcher::{find_rule, Requirement};
-use super::reason::Reason;
 use super::token::parse;
 use super::verify::{verify_signature, SignatureError};
 use crate::http::RequestHead;
+use crate::reason::Reason;
+use crate::route::RequestTarget;
 use std::rc::Rc;
 
 /// Keys a provider can use right now.
@@ -37,6 +42,50 @@ pub enum KeyNeed {
     UnknownKid,
 }
 
+/// What the decision needs of a request, taken from its headers once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// Index of the matching rule; `None` when no rule matched.
+    pub rule: Option<usize>,
+    /// For each provider the rule names, in rule order: the tokens found, or
+    /// why the provider's locations could not be read.
+    pub found: Vec<(usize, Result<Vec<FoundToken>, Reason>)>,
+    /// Token headers of those providers that the request carries (removed
+    /// before the upstream unless a verified provider forwards its token).
+    pub present_headers: Vec<String>,
+}
+
+/// Finds the rule and extracts each of its providers' tokens.
+pub fn prepare(cfg: &JwtConfig, head: &RequestHead, target: &RequestTarget) -> Prepared {
+    let Some(rule) = find_rule(&cfg.rules, target) else {
+        return Prepared {
+            rule: None,
+            found: vec![],
+            present_headers: vec![],
+        };
+    };
+    let mut found = Vec::new();
+    let mut present_headers: Vec<String> = Vec::new();
+    for &p in rule.requires.providers() {
+        let Some(provider) = cfg.providers.get(p) else {
+            continue;
+        };
+        found.push((p, extract(head, &provider.sources)));
+        for s in &provider.sources {
+            if let TokenSource::Header { name, .. } = s {
+                if head.first(name).is_some() && !present_headers.contains(name) {
+                    present_headers.push(name.clone());
+                }
+            }
+        }
+    }
+    Prepared {
+        rule: Some(rule.index),
+        found,
+        present_headers,
+    }
+}
+
 /// A provider that accepted the request's token(s).
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -49,8 +98,8 @@ pub struct Verified {
 pub enum Outcome {
     Allow {
         rule: Option<usize>,
-        /// Every provider that verified (its tokens may be stripped); the
-        /// first one's identity is published. Empty when no token was needed.
+        /// Every provider that verified, in rule order; the first one's
+        /// identity is published. Empty when no token was needed.
         verified: Vec<Verified>,
     },
     Deny {
@@ -88,16 +137,28 @@ enum TokenResult {
     Wait(KeyNeed),
 }
 
+/// Precedence when several providers fail under `any`: the most specific
+/// reason (one that says the token was examined) wins over "missing".
+pub fn specificity(r: Reason) -> u8 {
+    match r {
+        Reason::NoRuleMatched => 0,
+        Reason::MissingToken => 1,
+        Reason::IssuerMismatch => 2,
+        Reason::JwksUnavailable => 3,
+        _ => 4,
+    }
+}
+
 impl Evaluation<'_> {
-    /// Decides the request.
-    pub fn decide(&mut self, head: &RequestHead) -> Outcome {
-        let Some(rule) = find_rule(&self.cfg.rules, head) else {
+    /// Decides a prepared request.
+    pub fn decide(&mut self, prepared: &Prepared) -> Outcome {
+        let Some(rule) = prepared.rule.and_then(|i| self.cfg.rules.get(i)) else {
             return match self.cfg.unmatched {
-                super::config::Unmatched::Allow => Outcome::Allow {
+                Unmatched::Allow => Outcome::Allow {
                     rule: None,
                     verified: vec![],
                 },
-                super::config::Unmatched::Deny => Outcome::Deny {
+                Unmatched::Deny => Outcome::Deny {
                     rule: None,
                     reason: Reason::NoRuleMatched,
                     provider: None,
@@ -105,107 +166,36 @@ impl Evaluation<'_> {
             };
         };
         let rule_index = rule.index;
-        let requires = rule.requires.clone();
-        self.decide_requirement(rule_index, &requires, head)
-    }
-
-    fn decide_requirement(
-        &mut self,
-        rule: usize,
-        req: &Requirement,
-        head: &RequestHead,
-    ) -> Outcome {
-        let providers = match req {
-            Requirement::None => {
-                return Outcome::Allow {
-                    rule: Some(rule),
-                    verified: vec![],
-                }
-            }
-            Requirement::Any(ps) | Requirement::All(ps) | Requirement::AllowMissing(ps) => ps,
-        };
-        let results: Vec<(usize, ProviderResult)> = providers
-            .iter()
-            .map(|&p| (p, self.provider_result(p, head)))
-            .collect();
-        let deny = |reason, provider| Outcome::Deny {
-            rule: Some(rule),
-            reason,
-            provider,
-        };
-        let waits: Vec<(usize, KeyNeed)> = results
-            .iter()
-            .filter_map(|(p, r)| match r {
-                ProviderResult::Wait(n) => Some((*p, *n)),
-                _ => None,
-            })
-            .collect();
-        let oks: Vec<Verified> = results
-            .iter()
-            .filter_map(|(_, r)| match r {
-                ProviderResult::Ok(v) => Some(v.clone()),
-                _ => None,
-            })
-            .collect();
-        let allow = |verified: Vec<Verified>| Outcome::Allow {
-            rule: Some(rule),
-            verified,
-        };
-
-        if let Requirement::All(_) = req {
-            for (p, r) in &results {
-                match r {
-                    ProviderResult::NoToken => return deny(Reason::MissingToken, Some(*p)),
-                    ProviderResult::Fail(reason) => return deny(*reason, Some(*p)),
-                    _ => {}
-                }
-            }
-            if !waits.is_empty() {
-                return Outcome::Wait { rule, needs: waits };
-            }
-            return allow(oks);
-        }
-
-        // Any / AllowMissing: one provider suffices.
-        if !oks.is_empty() {
-            return allow(oks);
-        }
-        if !waits.is_empty() {
-            return Outcome::Wait { rule, needs: waits };
-        }
-        let worst = results
-            .iter()
-            .filter_map(|(p, r)| match r {
-                ProviderResult::Fail(reason) => Some((*p, *reason)),
-                _ => None,
-            })
-            .fold(None::<(usize, Reason)>, |best, (p, r)| match best {
-                Some((_, b)) if b.specificity() >= r.specificity() => best,
-                _ => Some((p, r)),
-            });
-        match (worst, req) {
-            (Some((p, reason)), _) => deny(reason, Some(p)),
-            (None, Requirement::AllowMissing(_)) => Outcome::Allow {
-                rule: Some(rule),
+        if rule.requires == Requirement::None {
+            return Outcome::Allow {
+                rule: Some(rule_index),
                 verified: vec![],
-            },
-            (None, _) => deny(Reason::MissingToken, providers.first().copied()),
+            };
         }
+        let all = matches!(rule.requires, Requirement::All(_));
+        let allow_missing = matches!(rule.requires, Requirement::AllowMissing(_));
+        let results: Vec<(usize, ProviderResult)> = prepared
+            .found
+            .iter()
+            .map(|(p, found)| (*p, self.provider_result(*p, found)))
+            .collect();
+        combine(rule_index, all, allow_missing, results)
     }
 
-    fn provider_result(&mut self, index: usize, head: &RequestHead) -> ProviderResult {
+    fn provider_result(
+        &mut self,
+        index: usize,
+        found: &Result<Vec<FoundToken>, Reason>,
+    ) -> ProviderResult {
         let Some(provider) = self.cfg.providers.get(index) else {
-            return ProviderResult::Fail(Reason::NoRuleMatched);
+            return ProviderResult::Fail(Reason::InternalError);
         };
-        let found = match extract(head, &provider.sources) {
+        let found = match found {
             Ok(f) => f,
-            Err(reason) => return ProviderResult::Fail(reason),
+            Err(reason) => return ProviderResult::Fail(*reason),
         };
-        if found.is_empty() {
-            return ProviderResult::NoToken;
-        }
         let mut first_claims = None;
-        for f in &found {
+        for f in found {
             match self.verify_token(index, provider, &f.token) {
                 TokenResult::Ok(c) => {
                     first_claims.get_or_insert(c);
@@ -218,7 +208,7 @@ impl Evaluation<'_> {
             Some(claims) => ProviderResult::Ok(Verified {
                 provider: index,
                 claims,
-                tokens: found,
+                tokens: found.clone(),
             }),
             None => ProviderResult::NoToken,
         }
@@ -255,17 +245,23 @@ impl Evaluation<'_> {
         else {
             return self.wait_or(true, KeyNeed::Initial, Reason::JwksUnavailable);
         };
-        if let Some(kid) = token.header.kid.as_deref() {
-            if !keyset.contains_kid(kid) {
-                return self.wait_or(refetchable, KeyNeed::UnknownKid, Reason::UnknownKid);
-            }
-        }
+        // As jwt_verify_lib: a token naming a `kid` is tried against the key
+        // with that kid and against keys without one. If no key has the kid,
+        // a refetch may bring it (key rotation at the IdP).
+        let kid_known = token
+            .header
+            .kid
+            .as_deref()
+            .is_none_or(|kid| keyset.contains_kid(kid));
         if let Err(r) = check_signature(
             &keyset,
             &token.header,
             token.signing_input,
             &token.signature,
         ) {
+            if !kid_known {
+                return self.wait_or(refetchable, KeyNeed::UnknownKid, Reason::UnknownKid);
+            }
             return TokenResult::Fail(r);
         }
         if let Err(r) = check_time(&token.claims, provider, self.now_s) {
@@ -286,6 +282,73 @@ impl Evaluation<'_> {
         } else {
             TokenResult::Wait(need)
         }
+    }
+}
+
+/// Combines the providers' results under the rule's requirement: `all`
+/// needs every provider; `any` one (reporting the most specific failure
+/// when none passes); `allow_missing` passes anonymous requests but not a
+/// presented token that fails.
+fn combine(
+    rule: usize,
+    all: bool,
+    allow_missing: bool,
+    results: Vec<(usize, ProviderResult)>,
+) -> Outcome {
+    let deny = |reason, provider| Outcome::Deny {
+        rule: Some(rule),
+        reason,
+        provider,
+    };
+    let waits: Vec<(usize, KeyNeed)> = results
+        .iter()
+        .filter_map(|(p, r)| match r {
+            ProviderResult::Wait(n) => Some((*p, *n)),
+            _ => None,
+        })
+        .collect();
+    if all {
+        for (p, r) in &results {
+            match r {
+                ProviderResult::NoToken => return deny(Reason::MissingToken, Some(*p)),
+                ProviderResult::Fail(reason) => return deny(*reason, Some(*p)),
+                _ => {}
+            }
+        }
+        if !waits.is_empty() {
+            return Outcome::Wait { rule, needs: waits };
+        }
+    }
+    let first = results.first().map(|(p, _)| *p);
+    let mut verified = Vec::new();
+    let mut worst: Option<(usize, Reason)> = None;
+    for (p, r) in results {
+        match r {
+            ProviderResult::Ok(v) => verified.push(v),
+            ProviderResult::Fail(reason) => {
+                if worst.is_none_or(|(_, w)| specificity(reason) > specificity(w)) {
+                    worst = Some((p, reason));
+                }
+            }
+            ProviderResult::NoToken | ProviderResult::Wait(_) => {}
+        }
+    }
+    if !verified.is_empty() {
+        return Outcome::Allow {
+            rule: Some(rule),
+            verified,
+        };
+    }
+    if !waits.is_empty() {
+        return Outcome::Wait { rule, needs: waits };
+    }
+    match worst {
+        Some((p, reason)) => deny(reason, Some(p)),
+        None if allow_missing => Outcome::Allow {
+            rule: Some(rule),
+            verified: vec![],
+        },
+        None => deny(Reason::MissingToken, first),
     }
 }
 

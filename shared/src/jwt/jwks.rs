@@ -1,10 +1,18 @@
 //! Remote JWKS, one copy for every worker.
 //!
 //! The fetched key set lives in shared data, so all VMs (Envoy workers) use
-//! the same keys. A small state record next to it, updated only by
-//! compare-and-swap, elects one fetcher at a time (a lease), remembers when
-//! the last fetch happened and failed, and rate-limits the refetch that an
-//! unknown `kid` triggers. When a fetch fails the last good keys stay.
+//! the same keys. A small state record next to it ([`SharedRecord`], only
+//! ever updated by compare-and-swap) elects one fetcher at a time (a lease),
+//! remembers when the last fetch happened and failed, and rate-limits the
+//! refetch that an unknown `kid` triggers. When a fetch fails the last good
+//! keys stay.
+//!
+//! Fetches are dispatched only from the plugin's root context, on its timer:
+//! a request that needs keys records the wish ([`RemoteKeys::want_fetch`])
+//! and waits, so a client that resets its stream cannot cancel the fetch
+//! (a callout belongs to the context that dispatched it). The unknown-`kid`
+//! refetch interval is consumed when such a fetch completes, not when it
+//! starts: a fetch that never completes does not block the next one.
 //!
 //! Each VM keeps a parsed copy and re-reads shared data only when the
 //! state's version moved, so requests never copy the JWKS out of shared
@@ -13,14 +21,14 @@
 use super::config::RemoteJwksConfig;
 use super::jwk::KeySet;
 use crate::host::{
-    CalloutResponse, Callouts, Clock, HostError, HttpCallRequest, LogLevel, Logger, Metrics,
-    SharedStore,
+    CalloutResponse, Callouts, Clock, HttpCallRequest, LogLevel, Logger, Metrics, SharedStore,
 };
+use crate::shared_record::{json_decode, json_encode, Change, Lease, RecordCodec, SharedRecord};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
 /// Why a fetch is wanted; each has its own rate rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FetchReason {
     /// Periodic refresh before the cached keys expire.
     Refresh,
@@ -33,17 +41,29 @@ pub enum FetchReason {
 /// What asking for a fetch led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchStart {
-    /// This VM dispatched the callout.
+    /// The root context will dispatch it on its next tick: wait.
+    Wanted,
+    /// This VM dispatched the callout (root context only).
     Started,
     /// A fetch is already running somewhere (this VM or another): wait.
     InFlight,
     /// Not allowed now (rate limit or failure back-off): do not wait.
     NotNow,
-    /// The callout could not be dispatched.
+    /// The shared state or the callout failed: do not wait.
     Failed,
 }
 
-/// The shared state record (JSON in shared data).
+impl FetchStart {
+    /// Whether a request may wait for the fetch.
+    pub fn worth_waiting(self) -> bool {
+        matches!(
+            self,
+            FetchStart::Wanted | FetchStart::Started | FetchStart::InFlight
+        )
+    }
+}
+
+/// The shared state record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct FetchState {
     /// Version of the key blob; 0 = nothing fetched yet.
@@ -56,36 +76,61 @@ struct FetchState {
     last_error: String,
 }
 
+impl FetchState {
+    fn lease(&self) -> Lease {
+        Lease {
+            until_ms: self.lease_until_ms,
+        }
+    }
+}
+
+const STATE_VERSION: u8 = 1;
+
+impl RecordCodec for FetchState {
+    fn encode(&self) -> Vec<u8> {
+        json_encode(STATE_VERSION, self)
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        json_decode(STATE_VERSION, bytes)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LocalKeys {
     pub version: u64,
     pub keys: Rc<KeySet>,
 }
 
+/// This VM's own fetch in flight.
+#[derive(Debug, Clone, Copy)]
+struct Inflight {
+    token: u32,
+    reason: FetchReason,
+    /// When to give up on it (the reply may never come).
+    give_up_at_ms: u64,
+}
+
 #[derive(Debug)]
 pub struct RemoteKeys {
     pub cfg: RemoteJwksConfig,
-    state_key: String,
+    state: SharedRecord,
     blob_key: String,
     local: Option<LocalKeys>,
-    /// This VM's own fetch: callout token and when to give up on it (the
-    /// context that dispatched it may die without ever seeing the reply).
-    inflight: Option<(u32, u64)>,
+    inflight: Option<Inflight>,
+    /// A fetch a request asked for, to dispatch on the next tick.
+    wanted: Option<FetchReason>,
 }
-
-/// Bounded retries of a compare-and-swap loop; contention is between a few
-/// workers, so a handful always suffices.
-const CAS_ATTEMPTS: usize = 16;
 
 impl RemoteKeys {
     pub fn new(cfg: RemoteJwksConfig) -> Self {
         let id = cfg.source_id();
         RemoteKeys {
-            state_key: format!("edgeward.jwt.jwks-state|{id}"),
+            state: SharedRecord::new(format!("edgeward.jwt.jwks-state|{id}")),
             blob_key: format!("edgeward.jwt.jwks|{id}"),
             cfg,
             local: None,
             inflight: None,
+            wanted: None,
         }
     }
 
@@ -95,54 +140,22 @@ impl RemoteKeys {
     }
 
     pub fn owns_call(&self, token: u32) -> bool {
-        self.inflight.map(|(t, _)| t) == Some(token)
+        self.inflight.map(|f| f.token) == Some(token)
     }
 
-    fn read_state<H: SharedStore>(&self, host: &H) -> Result<(FetchState, Option<u32>), HostError> {
-        let v = host.get_shared(&self.state_key)?;
-        let state = v
-            .data
-            .as_deref()
-            .and_then(|d| serde_json::from_slice(d).ok())
-            .unwrap_or_default();
-        Ok((state, v.cas))
+    /// Whether a request asked for a fetch the next tick should dispatch.
+    pub fn wants_fetch(&self) -> bool {
+        self.wanted.is_some()
     }
 
-    fn write_state<H: SharedStore>(
-        &self,
-        host: &H,
-        s: &FetchState,
-        cas: Option<u32>,
-    ) -> Result<(), HostError> {
-        let bytes = serde_json::to_vec(s).map_err(|e| HostError::Other(e.to_string()))?;
-        host.set_shared(&self.state_key, &bytes, cas)
-    }
-
-    /// Applies `change` to the shared state with compare-and-swap. `change`
-    /// returns false to leave the state alone.
-    fn update_state<H: SharedStore>(
-        &self,
-        host: &H,
-        mut change: impl FnMut(&mut FetchState) -> bool,
-    ) -> Result<Option<FetchState>, HostError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (mut s, cas) = self.read_state(host)?;
-            if !change(&mut s) {
-                return Ok(None);
-            }
-            match self.write_state(host, &s, cas) {
-                Ok(()) => return Ok(Some(s)),
-                Err(HostError::CasMismatch) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(HostError::CasMismatch)
+    fn read_state<H: SharedStore>(&self, host: &H) -> Option<FetchState> {
+        self.state.read::<FetchState, H>(host).ok().map(|r| r.value)
     }
 
     /// Brings this VM's parsed keys up to the shared version. Returns true
     /// when they changed.
     pub fn sync<H: SharedStore + Logger>(&mut self, host: &H) -> bool {
-        let Ok((state, _)) = self.read_state(host) else {
+        let Some(state) = self.read_state(host) else {
             return false;
         };
         let have = self.local.as_ref().map_or(0, |l| l.version);
@@ -185,76 +198,112 @@ impl RemoteKeys {
 
     fn backoff_ms(&self, failures: u32) -> u64 {
         let shift = failures.saturating_sub(1).min(5);
-        (self.cfg.failed_retry_ms << shift).min(30_000.max(self.cfg.failed_retry_ms))
+        let cap = self.cfg.failed_retry_ms.max(30_000);
+        self.cfg
+            .failed_retry_ms
+            .saturating_mul(1u64 << shift)
+            .min(cap)
     }
 
-    /// Is a periodic refresh due? Refreshes at 80% of the cache duration so
-    /// keys never go stale while the IdP is healthy; after failures, backs off.
-    fn refresh_due(&self, s: &FetchState, now: u64) -> bool {
-        let retry_ok = s.failures == 0 || now >= s.last_attempt_ms + self.backoff_ms(s.failures);
-        if s.version == 0 {
-            return retry_ok;
+    fn retry_allowed(&self, s: &FetchState, now: u64) -> bool {
+        s.failures == 0
+            || now
+                >= s.last_attempt_ms
+                    .saturating_add(self.backoff_ms(s.failures))
+    }
+
+    /// Is a fetch for `reason` allowed by the shared state now?
+    fn allowed(&self, s: &FetchState, reason: FetchReason, now: u64) -> bool {
+        match reason {
+            // Refresh at 80% of the cache duration so keys never go stale
+            // while the IdP is healthy; after failures, back off.
+            FetchReason::Refresh => {
+                self.retry_allowed(s, now)
+                    && (s.version == 0
+                        || now
+                            >= s.last_ok_ms
+                                .saturating_add(self.cfg.cache_duration_ms / 5 * 4))
+            }
+            FetchReason::Initial => self.retry_allowed(s, now),
+            FetchReason::UnknownKid => {
+                s.last_kid_refetch_ms == 0
+                    || now
+                        >= s.last_kid_refetch_ms
+                            .saturating_add(self.cfg.unknown_kid_refetch_interval_ms)
+            }
         }
-        now >= s.last_ok_ms + self.cfg.cache_duration_ms / 5 * 4 && retry_ok
     }
 
-    /// The periodic duty: sync, and refresh when due. Called on every tick
-    /// of every VM; the lease makes only one of them fetch.
+    /// A request needs keys: records the wish for the root context's next
+    /// tick and says whether waiting makes sense. Never dispatches.
+    pub fn want_fetch<H: SharedStore + Clock>(
+        &mut self,
+        host: &H,
+        reason: FetchReason,
+    ) -> FetchStart {
+        if self.inflight.is_some() {
+            return FetchStart::InFlight;
+        }
+        let Some(s) = self.read_state(host) else {
+            return FetchStart::Failed;
+        };
+        let now = host.now_ms();
+        if s.lease().is_held(now) {
+            return FetchStart::InFlight;
+        }
+        if !self.allowed(&s, reason, now) {
+            return FetchStart::NotNow;
+        }
+        self.wanted = Some(self.wanted.map_or(reason, |w| w.max(reason)));
+        FetchStart::Wanted
+    }
+
+    /// The periodic duty of the root context: sync, dispatch what requests
+    /// asked for, refresh when due. The lease makes only one VM fetch.
     pub fn on_tick<H: SharedStore + Callouts + Clock + Logger + Metrics>(
         &mut self,
         host: &H,
     ) -> bool {
         let changed = self.sync(host);
-        if let Some((_, give_up_at)) = self.inflight {
-            if host.now_ms() >= give_up_at {
+        if let Some(f) = self.inflight {
+            if host.now_ms() >= f.give_up_at_ms {
                 self.inflight = None;
             }
         }
         if self.inflight.is_none() {
-            self.request_fetch(host, FetchReason::Refresh);
+            let reason = self.wanted.take().unwrap_or(FetchReason::Refresh);
+            self.start_fetch(host, reason);
         }
         changed
     }
 
-    /// Asks for a fetch; takes the lease and dispatches when allowed.
-    pub fn request_fetch<H: SharedStore + Callouts + Clock + Logger + Metrics>(
+    /// Takes the lease and dispatches, when the shared state allows.
+    /// Called from the root context only.
+    pub fn start_fetch<H: SharedStore + Callouts + Clock + Logger + Metrics>(
         &mut self,
         host: &H,
         reason: FetchReason,
     ) -> FetchStart {
         let now = host.now_ms();
-        let lease_ms = self.cfg.timeout_ms + 1000;
+        let lease_ms = self.cfg.timeout_ms.saturating_add(1000);
         let mut outcome = FetchStart::NotNow;
-        let updated = self.update_state(host, |s| {
-            if s.lease_until_ms > now {
+        let updated = self.state.update::<FetchState, H>(host, |s| {
+            if s.lease().is_held(now) {
                 outcome = FetchStart::InFlight;
-                return false;
+                return Change::Keep;
             }
-            let allowed = match reason {
-                FetchReason::Refresh => self.refresh_due(s, now),
-                FetchReason::Initial => {
-                    s.failures == 0 || now >= s.last_attempt_ms + self.backoff_ms(s.failures)
-                }
-                FetchReason::UnknownKid => {
-                    s.last_kid_refetch_ms == 0
-                        || now >= s.last_kid_refetch_ms + self.cfg.unknown_kid_refetch_interval_ms
-                }
-            };
-            if !allowed {
+            if !self.allowed(s, reason, now) {
                 outcome = FetchStart::NotNow;
-                return false;
+                return Change::Keep;
             }
-            s.lease_until_ms = now + lease_ms;
+            s.lease_until_ms = now.saturating_add(lease_ms);
             s.last_attempt_ms = now;
-            if reason == FetchReason::UnknownKid {
-                s.last_kid_refetch_ms = now;
-            }
             outcome = FetchStart::Started;
-            true
+            Change::Write
         });
         match updated {
-            Ok(Some(_)) => {}
-            Ok(None) => return outcome,
+            Ok((_, Change::Write)) => {}
+            Ok((_, Change::Keep)) => return outcome,
             Err(e) => {
                 host.log(
                     LogLevel::Warn,
@@ -279,7 +328,11 @@ impl RemoteKeys {
         };
         match host.dispatch_http_call(&request) {
             Ok(token) => {
-                self.inflight = Some((token, now + lease_ms));
+                self.inflight = Some(Inflight {
+                    token,
+                    reason,
+                    give_up_at_ms: now.saturating_add(lease_ms),
+                });
                 host.log(
                     LogLevel::Debug,
                     &format!("jwks {}: fetching ({reason:?})", self.cfg.path),
@@ -289,6 +342,7 @@ impl RemoteKeys {
             Err(e) => {
                 self.record_failure(
                     host,
+                    reason,
                     &format!("dispatch to cluster {:?} failed: {e}", self.cfg.cluster),
                 );
                 FetchStart::Failed
@@ -296,9 +350,14 @@ impl RemoteKeys {
         }
     }
 
-    fn record_failure<H: SharedStore + Clock + Logger + Metrics>(&mut self, host: &H, why: &str) {
+    fn record_failure<H: SharedStore + Clock + Logger + Metrics>(
+        &mut self,
+        host: &H,
+        reason: FetchReason,
+        why: &str,
+    ) {
         self.inflight = None;
-        host.increment("edgeward.jwt.jwks.fetch_failed", 1);
+        host.increment(super::metrics::JWKS_FETCH_FAILED, 1);
         host.log(
             LogLevel::Warn,
             &format!(
@@ -307,12 +366,15 @@ impl RemoteKeys {
             ),
         );
         let now = host.now_ms();
-        let _ = self.update_state(host, |s| {
+        let _ = self.state.update::<FetchState, H>(host, |s| {
             s.lease_until_ms = 0;
             s.failures = s.failures.saturating_add(1);
             s.last_attempt_ms = now;
+            if reason == FetchReason::UnknownKid {
+                s.last_kid_refetch_ms = now;
+            }
             s.last_error = why.to_string();
-            true
+            Change::Write
         });
     }
 
@@ -323,63 +385,71 @@ impl RemoteKeys {
         host: &H,
         response: &dyn CalloutResponse,
     ) -> bool {
-        let doc = match self.accept(response) {
+        let reason = self.inflight.map_or(FetchReason::Refresh, |f| f.reason);
+        let (keys, doc) = match self.accept(response) {
             Ok(doc) => doc,
             Err(why) => {
-                self.record_failure(host, &why);
+                self.record_failure(host, reason, &why);
                 return false;
             }
         };
         let now = host.now_ms();
-        for _ in 0..CAS_ATTEMPTS {
-            let Ok((state, cas)) = self.read_state(host) else {
-                break;
-            };
-            let version = state.version + 1;
+        let mut stored = None;
+        let result = self.state.update::<FetchState, H>(host, |s| {
+            let version = s.version.saturating_add(1);
             let mut blob = version.to_be_bytes().to_vec();
-            blob.extend_from_slice(&doc.1);
+            blob.extend_from_slice(&doc);
             if host.set_shared(&self.blob_key, &blob, None).is_err() {
-                break;
+                return Change::Keep;
             }
-            let next = FetchState {
-                version,
-                lease_until_ms: 0,
-                last_attempt_ms: now,
-                last_ok_ms: now,
-                failures: 0,
-                last_error: String::new(),
-                ..state
-            };
-            match self.write_state(host, &next, cas) {
-                Ok(()) => {
-                    self.inflight = None;
-                    host.increment("edgeward.jwt.jwks.fetch_ok", 1);
-                    host.log(
-                        LogLevel::Info,
-                        &format!(
-                            "jwks {}: fetched {} key(s), version {version}{}",
-                            self.cfg.path,
-                            doc.0.keys.len(),
-                            if doc.0.skipped.is_empty() {
-                                String::new()
-                            } else {
-                                format!("; ignored: {}", doc.0.skipped.join("; "))
-                            }
-                        ),
-                    );
-                    doc.0.prepare();
-                    self.local = Some(LocalKeys {
-                        version,
-                        keys: Rc::new(doc.0),
-                    });
-                    return true;
-                }
-                Err(HostError::CasMismatch) => continue,
-                Err(_) => break,
+            s.version = version;
+            s.lease_until_ms = 0;
+            s.last_attempt_ms = now;
+            s.last_ok_ms = now;
+            if reason == FetchReason::UnknownKid {
+                s.last_kid_refetch_ms = now;
+            }
+            s.failures = 0;
+            s.last_error.clear();
+            stored = Some(version);
+            Change::Write
+        });
+        match (result, stored) {
+            (Ok((_, Change::Write)), Some(version)) => {
+                self.inflight = None;
+                host.increment(super::metrics::JWKS_FETCH_OK, 1);
+                host.log(
+                    LogLevel::Info,
+                    &format!(
+                        "jwks {}: fetched {} key(s), version {version}{}",
+                        self.cfg.path,
+                        keys.keys.len(),
+                        if keys.skipped.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; ignored: {}",
+                                keys.skipped
+                                    .iter()
+                                    .map(|k| k.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )
+                        }
+                    ),
+                );
+                keys.prepare();
+                self.local = Some(LocalKeys {
+                    version,
+                    keys: Rc::new(keys),
+                });
+                true
+            }
+            _ => {
+                self.record_failure(host, reason, "could not store the keys in shared data");
+                false
             }
         }
-        self.record_failure(host, "could not store the keys in shared data");
-        false
     }
 
     /// Checks a fetched document: 200, bounded size, a JWKS with at least one
@@ -511,23 +581,52 @@ mod tests {
         a.on_tick(&host);
         a.on_response(&host, &ok(JWKS));
         assert_eq!(
-            a.request_fetch(&host, FetchReason::UnknownKid),
+            a.start_fetch(&host, FetchReason::UnknownKid),
             FetchStart::Started
         );
         assert_eq!(
-            b.request_fetch(&host, FetchReason::UnknownKid),
+            b.want_fetch(&host, FetchReason::UnknownKid),
             FetchStart::InFlight
         );
         a.on_response(&host, &ok(JWKS));
         assert_eq!(
-            b.request_fetch(&host, FetchReason::UnknownKid),
-            FetchStart::NotNow
+            b.want_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::NotNow,
+            "the interval was consumed when the fetch completed"
         );
         host.advance_ms(30_000);
         assert_eq!(
-            b.request_fetch(&host, FetchReason::UnknownKid),
+            b.want_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::Wanted
+        );
+        assert_eq!(host.calls.borrow().len(), 2, "wanting never dispatches");
+        b.on_tick(&host);
+        assert_eq!(
+            host.calls.borrow().len(),
+            3,
+            "the tick sends what was wanted"
+        );
+        assert!(!b.wants_fetch());
+    }
+
+    #[test]
+    fn a_kid_refetch_that_never_completes_does_not_consume_the_interval() {
+        let host = FakeHost::new(1_000_000);
+        let mut a = RemoteKeys::new(cfg());
+        let mut b = RemoteKeys::new(cfg());
+        a.on_tick(&host);
+        a.on_response(&host, &ok(JWKS));
+        assert_eq!(
+            a.start_fetch(&host, FetchReason::UnknownKid),
             FetchStart::Started
         );
+        // The reply never comes; the lease (timeout + 1 s) lapses.
+        host.advance_ms(2_001);
+        assert_eq!(
+            b.want_fetch(&host, FetchReason::UnknownKid),
+            FetchStart::Wanted
+        );
+        b.on_tick(&host);
         assert_eq!(host.calls.borrow().len(), 3);
     }
 
@@ -537,16 +636,16 @@ mod tests {
         let mut a = RemoteKeys::new(cfg());
         let mut b = RemoteKeys::new(cfg());
         assert_eq!(
-            a.request_fetch(&host, FetchReason::Initial),
+            a.start_fetch(&host, FetchReason::Initial),
             FetchStart::Started
         );
         assert_eq!(
-            b.request_fetch(&host, FetchReason::Initial),
+            b.start_fetch(&host, FetchReason::Initial),
             FetchStart::InFlight
         );
         host.advance_ms(2_001);
         assert_eq!(
-            b.request_fetch(&host, FetchReason::Initial),
+            b.start_fetch(&host, FetchReason::Initial),
             FetchStart::Started
         );
     }
@@ -554,15 +653,20 @@ mod tests {
     #[test]
     fn dispatch_failure_is_recorded() {
         let host = FakeHost::new(1_000_000);
-        *host.fail_dispatch.borrow_mut() = Some(HostError::NotFound);
+        *host.fail_dispatch.borrow_mut() = Some(crate::host::HostError::NotFound);
         let mut a = RemoteKeys::new(cfg());
         assert_eq!(
-            a.request_fetch(&host, FetchReason::Initial),
+            a.start_fetch(&host, FetchReason::Initial),
             FetchStart::Failed
         );
         assert_eq!(
-            a.request_fetch(&host, FetchReason::Initial),
+            a.start_fetch(&host, FetchReason::Initial),
             FetchStart::NotNow
+        );
+        assert_eq!(
+            a.want_fetch(&host, FetchReason::Initial),
+            FetchStart::NotNow,
+            "backing off: a request does not wait"
         );
         assert_eq!(host.metric("edgeward.jwt.jwks.fetch_failed"), 1);
     }

@@ -10,7 +10,8 @@
 //! - [`jwks`]: remote key sets shared by all workers
 //! - [`engine`]: the decision for one request
 //! - [`response`]: denial replies, identity and decision records
-//! - [`runtime`]: the filter's event handlers, driven by the adapter
+//! - [`metrics`]: every counter, declared once
+//! - [`runtime`]: [`JwtFilter`], the filter on the shared filter layer
 pub mod algorithm;
 pub mod cache;
 pub mod claims;
@@ -20,6 +21,7 @@ pub mod extract;
 pub mod jwk;
 pub mod jwks;
 pub mod matcher;
+pub mod metrics;
 pub mod p256_fast;
 pub mod reason;
 pub mod response;
@@ -27,3 +29,5 @@ pub mod rsa_fast;
 pub mod runtime;
 pub mod token;
 pub mod verify;
+
+pub use runtime::JwtFilter;

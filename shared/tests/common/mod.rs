@@ -45,3 +45,22 @@ pub fn eddsa(seed: u8, header: &Value, claims: &Value) -> String {
     let sig = ed_key(seed).sign(input.as_bytes());
     format!("{input}.{}", b64(&sig.to_bytes()))
 }
+
+use edgeward_core::filter::Driver;
+use edgeward_core::host::fake::FakeHost;
+use edgeward_core::jwt::JwtFilter;
+
+/// Root context id the test VMs use.
+pub const ROOT: u32 = 1;
+
+/// A JWT filter configured from `cfg` on the fake host, as Envoy would.
+pub fn jwt_vm(host: &FakeHost, cfg: &Value) -> Driver<JwtFilter> {
+    *host.plugin_config.borrow_mut() = cfg.to_string().into_bytes();
+    let mut d = Driver::<JwtFilter>::new(ROOT);
+    assert!(
+        d.configure(host),
+        "config refused: {:?}",
+        host.logs.borrow()
+    );
+    d
+}

@@ -57,6 +57,24 @@ CRASH_MARKERS = (
 
 STATS_LINE = re.compile(r"^([^:\s][^:]*): (.*)$")
 
+# The stats_tags rules every edgeward config ships (envoy/stats_tags.json):
+# they turn `.rule.<r>`, `.reason.<code>`, ... in edgeward's metric names
+# into Prometheus labels.
+STATS_TAGS = json.loads((REPO_ROOT / "envoy" / "stats_tags.json").read_text())
+
+# The connection-manager settings README recommends (and every config in
+# envoy/ ships): Envoy normalises the path before any filter sees it, and
+# refuses what it cannot normalise safely.
+RECOMMENDED_HCM = {
+    "normalize_path": True,
+    "merge_slashes": True,
+    "path_with_escaped_slashes_action": "REJECT_REQUEST",
+    "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+}
+
+PROM_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+PROM_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
 
 def envoy_binary() -> Path:
     """`<venv>/bin/envoy` next to the running Python (override: $EDGEWARD_ENVOY)."""
@@ -185,6 +203,7 @@ def gateway_config(listener_port: int, admin_port: int, upstream_port: int,
         hcm.update(hcm_extra)
     return {
         "admin": {"address": _address(admin_port)},
+        "stats_config": {"stats_tags": STATS_TAGS},
         "static_resources": {
             "listeners": [{
                 "name": "gateway",
@@ -459,6 +478,22 @@ class EnvoyProcess:
             except ValueError:
                 out[m.group(1)] = value
         return out
+
+    def counter(self, name: str, **labels) -> int:
+        """An edgeward counter as Prometheus sees it (tag-extracted), summed
+        over the series whose labels include `labels`:
+        counter("edgeward.jwt.denied", reason="expired")."""
+        _, body = _admin_get(self.admin_port, "/stats/prometheus")
+        want = name.replace(".", "_")
+        total = 0
+        for line in body.splitlines():
+            m = PROM_LINE.match(line)
+            if not m or m.group(1) != want:
+                continue
+            have = dict(PROM_LABEL.findall(m.group(2) or ""))
+            if all(have.get(k) == str(v) for k, v in labels.items()):
+                total += int(float(m.group(3)))
+        return total
 
     def stat(self, name: str, default=0):
         """One stat by exact name, e.g. stat("wasmcustom.jwt_denied")."""
