@@ -37,3 +37,33 @@ def test_demo_jwks_matches_demo_private_key():
     for member in ("x", "y"):
         assert f'"{member}": "{jwk[member]}"' in text
     assert '"kid": "demo-es256"' in text
+
+
+def _connection_managers(node):
+    """Every HttpConnectionManager typed_config in a bootstrap document."""
+    if isinstance(node, dict):
+        if str(node.get("@type", "")).endswith("HttpConnectionManager"):
+            yield node
+        for v in node.values():
+            yield from _connection_managers(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _connection_managers(v)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[str(c.relative_to(REPO_ROOT)) for c in CONFIGS])
+def test_configs_ship_the_recommended_settings_and_stats_tags(config):
+    """README's recommended connection-manager settings and the stats_tags
+    rules (envoy/stats_tags.json) are in every config, so a copied example
+    is safe and its metrics are labelled."""
+    import yaml
+
+    from harness.envoy import RECOMMENDED_HCM, STATS_TAGS
+
+    doc = yaml.safe_load(config.read_text())
+    assert doc.get("stats_config", {}).get("stats_tags") == STATS_TAGS, config
+    hcms = list(_connection_managers(doc))
+    assert hcms, f"{config}: no HTTP connection manager"
+    for hcm in hcms:
+        for key, want in RECOMMENDED_HCM.items():
+            assert hcm.get(key) == want, f"{config}: {key} is {hcm.get(key)!r}, want {want!r}"

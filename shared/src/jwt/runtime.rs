@@ -125,7 +125,13 @@ impl Filter for JwtFilter {
             path: &path,
         };
         let prepared = prepare(&self.cfg, &head, &target);
-        match self.evaluate(host, &prepared, false) {
+        let mut outcome = self.evaluate(host, &prepared, false);
+        if matches!(outcome, Outcome::Wait { .. }) && self.sync_remote(host) {
+            // Another worker may have fetched the keys this one lacks
+            // (rotation): its copy is picked up before waiting.
+            outcome = self.evaluate(host, &prepared, false);
+        }
+        match outcome {
             Outcome::Wait { needs, .. } => self.start_waiting(host, stream, prepared, &needs),
             outcome => match self.carry_out(host, &prepared, outcome) {
                 Ok(()) => Verdict::Continue,
@@ -194,6 +200,15 @@ impl JwtFilter {
     /// How many requests wait for keys.
     pub fn waiting(&self) -> usize {
         self.waiters.len()
+    }
+
+    /// Brings every remote key copy up to the shared version; true if any changed.
+    fn sync_remote<H: Host>(&mut self, host: &H) -> bool {
+        let mut changed = false;
+        for r in self.remote.iter_mut().flatten() {
+            changed |= r.sync(host);
+        }
+        changed
     }
 
     fn strip_spoofed_headers<H: Host>(

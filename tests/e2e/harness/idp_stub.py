@@ -13,6 +13,9 @@ so the stub has modes (switchable at any time with `set_mode`):
                 member, so it is VALID JSON -- a filter without a size limit
                 would accept it, which is exactly what a test should catch
 - "empty_keys": 200 {"keys": []}
+- "held":       accept the request and answer only when the mode changes
+                again, then with the JWKS current at that moment (a slow IdP
+                whose answer does arrive)
 
 Other paths answer 404 (and are not counted as fetches).
 `fetch_count` / `fetch_times` (time.monotonic()) count requests to the JWKS path.
@@ -26,7 +29,7 @@ import time
 
 from .httpserver import BackgroundHTTPServer, BaseHandler
 
-MODES = ("ok", "fail", "hang", "garbage", "huge", "empty_keys")
+MODES = ("ok", "fail", "hang", "garbage", "huge", "empty_keys", "held")
 HUGE_SIZE = 10 * 1024 * 1024
 GARBAGE = b"\x00\xffthis is <not> json \x89PNG\r\n\x1a\n{{{]]]" * 8
 
@@ -120,6 +123,14 @@ class IdpStub(BackgroundHTTPServer):
             handler.send_bytes(200, b'{"keys":[]}')
         elif mode == "huge":
             self._send_huge(handler, jwks)
+        elif mode == "held":
+            release.wait()  # until set_mode() or stop()
+            with self._lock:
+                jwks = self._jwks
+            try:
+                handler.send_bytes(200, json.dumps(jwks).encode())
+            except OSError:
+                handler.close_connection = True
         elif mode == "hang":
             release.wait()  # until set_mode() or stop()
             handler.close_connection = True
