@@ -9,6 +9,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod crypto;
 pub mod host;
 pub mod http;
+pub mod jose;
 pub mod jwt;

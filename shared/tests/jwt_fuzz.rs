@@ -14,8 +14,8 @@ mod common;
 
 use common::{b64, ed_key, hs256, SECRET};
 use edgeward_core::host::fake::FakeHost;
+use edgeward_core::jose::jwk::KeySet;
 use edgeward_core::jwt::config::JwtConfig;
-use edgeward_core::jwt::jwk::KeySet;
 use edgeward_core::jwt::runtime::{HeadersAction, JwtRuntime};
 use serde_json::{json, Value};
 

@@ -8,9 +8,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use edgeward_core::jwt::algorithm::Algorithm;
-use edgeward_core::jwt::jwk::KeySet;
-use edgeward_core::jwt::verify::{verify_signature, SignatureError};
+use edgeward_core::jose::algorithm::Algorithm;
+use edgeward_core::jose::jwk::KeySet;
+use edgeward_core::jose::verify::{verify_signature, SignatureError};
 use serde_json::Value;
 
 const VECTORS: &str = include_str!("vectors/signatures.json");

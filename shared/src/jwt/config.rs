@@ -2,10 +2,10 @@
 //! validated and compiled (keys parsed, algorithms resolved, rules checked)
 //! once, in `on_configure`. Every error names the field at fault.
 
-use super::algorithm::{Algorithm, KeyFamily};
-use super::jwk::KeySet;
 use super::matcher::{Requirement, Rule, RuleMatch};
 use crate::http::is_settable_header_name;
+use crate::jose::algorithm::{Algorithm, KeyFamily};
+use crate::jose::jwk::KeySet;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;

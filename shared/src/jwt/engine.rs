@@ -2,17 +2,17 @@
 //! the request passes, fails (with one reason) or must wait for keys.
 //! Pure: keys, cache and clock come in as arguments.
 
-use super::algorithm::Algorithm;
 use super::cache::{TokenCache, VerifiedClaims};
 use super::claims::{check_audience, check_issuer, check_time, check_typ};
 use super::config::{JwtConfig, Provider};
 use super::extract::{extract, FoundToken};
-use super::jwk::KeySet;
 use super::matcher::{find_rule, Requirement};
 use super::reason::Reason;
-use super::token::parse;
-use super::verify::{verify_signature, SignatureError};
 use crate::http::RequestHead;
+use crate::jose::algorithm::Algorithm;
+use crate::jose::jwk::KeySet;
+use crate::jose::token::parse;
+use crate::jose::verify::{verify_signature, SignatureError};
 use std::rc::Rc;
 
 /// Keys a provider can use right now.
@@ -236,7 +236,7 @@ impl Evaluation<'_> {
         // from another identity provider is reported as such.
         let token = match parse(raw, provider.max_token_bytes, &Algorithm::ALL) {
             Ok(t) => t,
-            Err(r) => return TokenResult::Fail(r),
+            Err(r) => return TokenResult::Fail(r.into()),
         };
         if let Err(r) = check_issuer(&token.claims, provider) {
             return TokenResult::Fail(r);
@@ -292,7 +292,7 @@ impl Evaluation<'_> {
 /// Tries the keys that fit the token's `kid` and `alg`, in JWKS order.
 fn check_signature(
     keyset: &KeySet,
-    header: &super::token::Header,
+    header: &crate::jose::token::Header,
     signing_input: &str,
     signature: &[u8],
 ) -> Result<(), Reason> {

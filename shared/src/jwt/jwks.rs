@@ -11,11 +11,11 @@
 //! data on the hot path.
 
 use super::config::RemoteJwksConfig;
-use super::jwk::KeySet;
 use crate::host::{
     CalloutResponse, Callouts, Clock, HostError, HttpCallRequest, LogLevel, Logger, Metrics,
     SharedStore,
 };
+use crate::jose::jwk::KeySet;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 

@@ -2,6 +2,7 @@
 //! problem+json body, in filter state, in logs and in metric names, so they
 //! never change once released.
 
+use crate::jose::TokenError;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,6 +126,17 @@ impl Reason {
     }
 }
 
+/// A token refused by the parser gets the reason code of the same name.
+impl From<TokenError> for Reason {
+    fn from(err: TokenError) -> Reason {
+        match err {
+            TokenError::TooLarge => Reason::TokenTooLarge,
+            TokenError::Malformed => Reason::Malformed,
+            TokenError::AlgNotAllowed => Reason::AlgNotAllowed,
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -135,6 +147,16 @@ impl fmt::Display for Reason {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn token_errors_map_to_their_reasons() {
+        assert_eq!(Reason::from(TokenError::TooLarge), Reason::TokenTooLarge);
+        assert_eq!(Reason::from(TokenError::Malformed), Reason::Malformed);
+        assert_eq!(
+            Reason::from(TokenError::AlgNotAllowed),
+            Reason::AlgNotAllowed
+        );
+    }
 
     #[test]
     fn codes_are_unique_snake_case() {

@@ -11,7 +11,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use super::algorithm::Algorithm;
 use super::jwk::{min_hmac_secret_len, VerifyingKey};
-use super::rsa_fast;
+use crate::crypto::rsa;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
@@ -63,18 +63,18 @@ pub fn verify_signature(
         }
         // RSA runs on edgeward's own small-limb Montgomery arithmetic: ~7x
         // faster than the `rsa` crate in V8 (benches/micro), checked against
-        // it and pyca/cryptography in shared/tests/rsa_fast_vectors.rs.
+        // it and pyca/cryptography in shared/tests/rsa_vectors.rs.
         (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512, VerifyingKey::Rsa(key)) => {
             let hash = rsa_hash(alg);
-            rsa_fast::verify_pkcs1v15(key, hash, &hash.digest(signing_input), signature)
+            rsa::verify_pkcs1v15(key, hash, &hash.digest(signing_input), signature)
         }
         // PSS with MGF1 of the same hash and salt length == hash length.
         (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, VerifyingKey::Rsa(key)) => {
             let hash = rsa_hash(alg);
-            rsa_fast::verify_pss(key, hash, &hash.digest(signing_input), signature)
+            rsa::verify_pss(key, hash, &hash.digest(signing_input), signature)
         }
         // Edgeward's own P-256 (~25x faster than the `p256` crate in V8),
-        // checked against OpenSSL and `p256` in tests/p256_fast_vectors.rs.
+        // checked against OpenSSL and `p256` in tests/p256_vectors.rs.
         (Algorithm::ES256, VerifyingKey::EcP256(key)) => {
             let digest: [u8; 32] = <Sha256 as sha2::Digest>::digest(signing_input).into();
             key.verify_prehash(&digest, signature)
@@ -99,11 +99,11 @@ pub fn verify_signature(
     }
 }
 
-fn rsa_hash(alg: Algorithm) -> rsa_fast::HashAlg {
+fn rsa_hash(alg: Algorithm) -> rsa::HashAlg {
     match alg {
-        Algorithm::RS384 | Algorithm::PS384 => rsa_fast::HashAlg::Sha384,
-        Algorithm::RS512 | Algorithm::PS512 => rsa_fast::HashAlg::Sha512,
-        _ => rsa_fast::HashAlg::Sha256,
+        Algorithm::RS384 | Algorithm::PS384 => rsa::HashAlg::Sha384,
+        Algorithm::RS512 | Algorithm::PS512 => rsa::HashAlg::Sha512,
+        _ => rsa::HashAlg::Sha256,
     }
 }
 
@@ -132,8 +132,8 @@ where
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::jwt::algorithm::KeyFamily;
-    use crate::jwt::jwk::KeySet;
+    use crate::jose::algorithm::KeyFamily;
+    use crate::jose::jwk::KeySet;
     use serde_json::Value;
 
     const VECTORS: &str = include_str!("../../tests/vectors/signatures.json");
@@ -151,7 +151,7 @@ mod tests {
     }
 
     fn unb64(text: &str) -> Vec<u8> {
-        crate::jwt::jwk::b64url_decode(text).unwrap()
+        crate::jose::jwk::b64url_decode(text).unwrap()
     }
 
     /// (alg, key, signing input, signature) of the valid vector for `alg`.

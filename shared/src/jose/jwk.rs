@@ -25,8 +25,8 @@
 
 use std::fmt;
 
-use super::p256_fast::P256PublicKeyFast;
-use super::rsa_fast::RsaPublicKeyFast;
+use crate::crypto::{p256, rsa};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -59,11 +59,11 @@ pub struct Jwk {
 #[derive(Clone)]
 pub enum VerifyingKey {
     /// RSA public key (modulus 2048..=8192 bits) for RS* and PS*, with its
-    /// Montgomery parameters precomputed (see [`super::rsa_fast`]).
-    Rsa(RsaPublicKeyFast),
+    /// Montgomery parameters precomputed (see [`crate::crypto::rsa`]).
+    Rsa(rsa::PublicKey),
     /// P-256 public point for ES256 (edgeward's own verifier, see
-    /// [`super::p256_fast`]).
-    EcP256(P256PublicKeyFast),
+    /// [`crate::crypto::p256`]).
+    EcP256(p256::PublicKey),
     /// P-384 public point for ES384.
     EcP384(p384::ecdsa::VerifyingKey),
     /// Ed25519 public point for EdDSA.
@@ -347,7 +347,7 @@ fn parse_rsa(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
             "RSA exponent is {e}; at most {MAX_RSA_EXPONENT} accepted"
         ));
     }
-    let key = RsaPublicKeyFast::new(n, e).ok_or_else(|| "RSA key rejected".to_owned())?;
+    let key = rsa::PublicKey::new(n, e).ok_or_else(|| "RSA key rejected".to_owned())?;
     Ok(VerifyingKey::Rsa(key))
 }
 
@@ -384,7 +384,7 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
             let point = sec1_point(obj, crv, 32)?;
             let (x, y) = (point.get(1..33), point.get(33..65));
             x.zip(y)
-                .and_then(|(x, y)| P256PublicKeyFast::from_affine(x, y))
+                .and_then(|(x, y)| p256::PublicKey::from_affine(x, y))
                 .map(VerifyingKey::EcP256)
                 .ok_or_else(not_on_curve)
         }
