@@ -19,6 +19,6 @@ pub mod token;
 pub mod verify;
 
 pub use algorithm::{Algorithm, KeyFamily};
-pub use jwk::{Jwk, KeySet, VerifyingKey};
+pub use jwk::{Jwk, KeySet, SkipClass, SkippedKey, SkippedKeys, VerifyingKey};
 pub use token::{parse, Header, TokenError, UnverifiedToken};
 pub use verify::{verify_signature, SignatureError};

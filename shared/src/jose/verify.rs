@@ -39,7 +39,7 @@ impl std::error::Error for SignatureError {}
 ///
 /// - RS*: RSASSA-PKCS1-v1_5; PS*: RSASSA-PSS, MGF1 with the same hash, salt
 ///   length = hash length (RFC 7518 §3.5);
-/// - ES256 / ES384: raw `r || s` (64 / 96 bytes), not DER;
+/// - ES256 / ES384 / ES512: raw `r || s` (64 / 96 / 132 bytes), not DER;
 /// - EdDSA: Ed25519, strict verification (canonical `S`, no small-order keys);
 /// - HS*: HMAC, compared in constant time; the full tag is required.
 pub fn verify_signature(
@@ -83,6 +83,11 @@ pub fn verify_signature(
         // equal to 0 or >= the group order.
         (Algorithm::ES384, VerifyingKey::EcP384(key)) => {
             p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
+        }
+        // The same for P-521: 2 * 66 bytes, SHA-512.
+        (Algorithm::ES512, VerifyingKey::EcP521(key)) => {
+            p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
         }
         (Algorithm::EdDSA, VerifyingKey::Ed25519(key)) => {
@@ -265,7 +270,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn ecdsa_r_or_s_zero_or_out_of_range_is_invalid() {
         let fx = fixture();
-        for alg in [Algorithm::ES256, Algorithm::ES384] {
+        for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::ES512] {
             let (key, input, sig) = valid(&fx, alg);
             let half = sig.len() / 2;
             let mut r_zero = sig.clone();
@@ -288,17 +293,19 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn family_mismatch_is_key_mismatch_for_every_pair() {
         let fx = fixture();
-        let keys: Vec<VerifyingKey> = ["rs256-a", "ec256-a", "ec384-a", "ed-a", "hs512-a"]
-            .into_iter()
-            .map(|kid| {
-                fx.keys
-                    .keys
-                    .iter()
-                    .find(|k| k.kid.as_deref() == Some(kid))
-                    .unwrap()
-            })
-            .map(|jwk| jwk.key.clone())
-            .collect();
+        let keys: Vec<VerifyingKey> = [
+            "rs256-a", "ec256-a", "ec384-a", "ec521-a", "ed-a", "hs512-a",
+        ]
+        .into_iter()
+        .map(|kid| {
+            fx.keys
+                .keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .unwrap()
+        })
+        .map(|jwk| jwk.key.clone())
+        .collect();
         for alg in Algorithm::ALL {
             let (_, input, sig) = valid(&fx, alg);
             for key in &keys {
