@@ -17,10 +17,12 @@
 )]
 
 pub mod config;
+pub mod crypto;
 pub mod filter;
 pub mod host;
 pub mod http;
 pub mod identity;
+pub mod jose;
 pub mod jwt;
 pub mod metrics;
 pub mod path;

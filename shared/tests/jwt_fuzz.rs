@@ -15,7 +15,7 @@ mod common;
 use common::{b64, ed_key, hs256, SECRET};
 use edgeward_core::filter::Action;
 use edgeward_core::host::fake::FakeHost;
-use edgeward_core::jwt::jwk::KeySet;
+use edgeward_core::jose::jwk::KeySet;
 use serde_json::{json, Value};
 
 #[cfg(target_arch = "wasm32")]

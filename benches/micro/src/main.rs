@@ -1,5 +1,5 @@
 //! Times RSA signature verification (key parsed once, message hashed in every
-//! iteration): `edgeward_core::jwt::rsa_fast` against the `rsa` 0.10 crate.
+//! iteration): `edgeward_core::crypto::rsa` against the `rsa` 0.10 crate.
 //!
 //! Usage: edgeward-micro-bench [ITERATIONS]   (default 2000)
 
@@ -8,7 +8,7 @@ mod vectors;
 use std::hint::black_box;
 use std::time::Instant;
 
-use edgeward_core::jwt::rsa_fast::{verify_pkcs1v15, verify_pss, HashAlg, RsaPublicKeyFast};
+use edgeward_core::crypto::rsa::{verify_pkcs1v15, verify_pss, HashAlg, PublicKey};
 use rsa::signature::Verifier as _;
 use sha2::{Digest, Sha256};
 
@@ -86,7 +86,7 @@ fn main() {
         let n = hex(n_hex);
         let rs_sig = hex(rs_hex);
         let ps_sig = hex(ps_hex);
-        let fast = RsaPublicKeyFast::new(&n, vectors::E).expect("fast key");
+        let fast = PublicKey::new(&n, vectors::E).expect("fast key");
         let reference = rsa_key(&n);
         let rs_ref = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(reference.clone());
         let rs_ref_sig = rsa::pkcs1v15::Signature::try_from(rs_sig.as_slice()).expect("sig");
@@ -135,7 +135,7 @@ fn main() {
         rows.push(Row {
             what: format!("key setup, RSA-{bits}"),
             fast: time(its.div_ceil(4), || {
-                RsaPublicKeyFast::new(black_box(&n), vectors::E).is_some()
+                PublicKey::new(black_box(&n), vectors::E).is_some()
             }),
             reference: time(its.div_ceil(4), || {
                 let key = rsa_key(black_box(&n));
@@ -150,7 +150,7 @@ fn main() {
          median of 10 batches, e = 65537, message hashed in each verify"
     );
     println!();
-    println!("| operation | rsa_fast µs | rsa 0.10 µs | rsa / rsa_fast |");
+    println!("| operation | crypto::rsa µs | rsa 0.10 µs | rsa 0.10 / crypto::rsa |");
     println!("|---|---:|---:|---:|");
     for row in rows {
         println!(

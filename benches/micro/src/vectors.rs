@@ -1,5 +1,5 @@
 //! Fixed bench material: the public moduli of the TEST-ONLY keys
-//! "rsa2048-e65537" and "rsa4096-e65537" of shared/tests/vectors/rsa_fast.json
+//! "rsa2048-e65537" and "rsa4096-e65537" of shared/tests/vectors/rsa.json
 //! (e = 65537), and RS256 / PS256 signatures over `MESSAGE` made with
 //! pyca/cryptography.
 

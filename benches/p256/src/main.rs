@@ -1,5 +1,5 @@
 //! Times ES256 verification of one prehashed message under one key (parsed
-//! once): `edgeward_core::jwt::p256_fast` against `p256` 0.14's
+//! once): `edgeward_core::crypto::p256` against `p256` 0.14's
 //! `VerifyingKey::verify_prehash`. Also times key construction (which builds
 //! the key's table) and the one-time build of the generator's table.
 //!
@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use edgeward_core::jwt::p256_fast::P256PublicKeyFast;
+use edgeward_core::crypto::p256::PublicKey;
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey};
 
@@ -63,23 +63,23 @@ fn main() -> Result<(), String> {
 
     // Keys are validated at construction; tables are built at the first
     // verification (the very first one also builds the generator's table).
-    let fast = P256PublicKeyFast::from_affine(&x, &y).ok_or("key rejected")?;
+    let fast = PublicKey::from_affine(&x, &y).ok_or("key rejected")?;
     let start = Instant::now();
     let first_ok = fast.verify_prehash(&digest, &sig_bytes);
     let first_key_us = start.elapsed().as_secs_f64() * 1e6;
     let key_iterations = (iterations / 50).max(3);
     let key_us = time(key_iterations, || {
-        P256PublicKeyFast::from_affine(black_box(&x), black_box(&y))
+        PublicKey::from_affine(black_box(&x), black_box(&y))
             .is_some_and(|k| k.verify_prehash(&digest, &sig_bytes))
     })?;
 
     if !first_ok || !fast.verify_prehash(&digest, &sig_bytes) {
-        return Err("p256_fast rejects the signature".into());
+        return Err("crypto::p256 rejects the signature".into());
     }
     let mut wrong = sig_bytes;
     wrong[63] ^= 1;
     if fast.verify_prehash(&digest, &wrong) {
-        return Err("p256_fast accepts a corrupted signature".into());
+        return Err("crypto::p256 accepts a corrupted signature".into());
     }
 
     let fast_us = time(iterations, || {
@@ -95,10 +95,10 @@ fn main() -> Result<(), String> {
     println!();
     println!("| what | µs |");
     println!("|---|---:|");
-    println!("| p256_fast verify_prehash | {fast_us:.1} |");
+    println!("| crypto::p256 verify_prehash | {fast_us:.1} |");
     println!("| p256 0.14 verify_prehash | {reference_us:.1} |");
     println!(
-        "| ratio p256 / p256_fast | {:.1}x |",
+        "| ratio p256 / crypto::p256 | {:.1}x |",
         reference_us / fast_us
     );
     println!("| new key + first verify (builds the key table) | {key_us:.0} |");

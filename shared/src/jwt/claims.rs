@@ -3,7 +3,7 @@
 
 use super::config::Provider;
 use super::reason::Reason;
-use super::token::Header;
+use crate::jose::token::Header;
 use serde_json::{Map, Value};
 
 /// `typ` comparison per RFC 7515 4.1.9 / RFC 8725 3.11: case-insensitive,
@@ -113,9 +113,9 @@ pub use crate::identity::claim_at;
 
 #[cfg(test)]
 mod tests {
-    use super::super::algorithm::Algorithm;
     use super::super::config::JwtConfig;
     use super::*;
+    use crate::jose::algorithm::Algorithm;
     use serde_json::json;
 
     fn provider(extra: Value) -> Provider {

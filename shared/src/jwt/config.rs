@@ -3,12 +3,12 @@
 //! once, in `on_configure`. Every error names the field at fault; a value
 //! out of range is an error, never silently clamped.
 
-use super::algorithm::{Algorithm, KeyFamily};
-use super::jwk::KeySet;
 use super::matcher::{Requirement, Rule};
 pub use crate::config::ConfigError;
 use crate::config::{check_name, err, in_range, parse_json, secs_to_ms, Field};
 use crate::http::{is_safe_header_value, is_settable_header_name};
+use crate::jose::algorithm::{Algorithm, KeyFamily};
+use crate::jose::jwk::{KeySet, SkipClass};
 use crate::path::{PathPolicy, RawPathPolicy};
 use crate::route::{RawRouteMatch, RouteMatch};
 use serde::Deserialize;
@@ -555,15 +555,20 @@ fn compile_provider(
     })
 }
 
-/// Inline keys are the operator's own: a key that cannot be used is a
-/// mistake worth refusing the config for.
+/// Inline keys are the operator's own. A broken or unsafe key is a mistake
+/// worth refusing the config for; a well-formed key that is not for
+/// signatures (an `enc` key copied along with an IdP's JWKS) is skipped
+/// with a warning, the way a remote JWKS treats it.
 fn inline_key_policy(
     field: &str,
     set: &KeySet,
-    _warnings: &mut Vec<String>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
-    if let Some(why) = set.skipped.first() {
-        return Err(err(field, format!("unusable key: {why}")));
+    if let Some(bad) = set.skipped.of_class(SkipClass::Invalid).next() {
+        return Err(err(field, format!("unusable key: {bad}")));
+    }
+    for k in set.skipped.of_class(SkipClass::NotForSignatures) {
+        warnings.push(format!("{field}: ignored {k}"));
     }
     Ok(())
 }
@@ -982,6 +987,22 @@ mod tests {
         assert_eq!(r.max_wait_ms, 2500);
         assert_eq!(r.unknown_kid_refetch_interval_ms, 30_000);
         assert_eq!(r.source_id(), "idp|idp.local|/jwks");
+    }
+
+    #[test]
+    fn inline_enc_keys_are_skipped_with_a_warning_broken_keys_refused() {
+        let mut c = base();
+        c["providers"]["idp"]["jwks"] = json!({"inline": {"keys": [
+            {"kty": "oct", "k": SECRET_K},
+            {"kty": "oct", "use": "enc", "kid": "e", "k": SECRET_K}
+        ]}});
+        let cfg = JwtConfig::from_json(c.to_string().as_bytes()).unwrap();
+        assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
+        assert!(cfg.warnings[0].starts_with("providers.idp.jwks.inline: ignored key 1"));
+        c["providers"]["idp"]["jwks"]["inline"]["keys"][1] = json!({"kty": "oct", "k": "!!"});
+        let e = error_of(c);
+        assert_eq!(e.field, "providers.idp.jwks.inline");
+        assert!(e.message.contains("unusable key: key 1"), "{e}");
     }
 
     #[test]

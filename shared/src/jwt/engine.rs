@@ -6,16 +6,16 @@
 //! tokens each of its providers found. That is all a request waiting for
 //! keys keeps; the decision is re-run on it when keys change.
 
-use super::algorithm::Algorithm;
 use super::cache::{TokenCache, VerifiedClaims};
 use super::claims::{check_audience, check_issuer, check_time, check_typ};
 use super::config::{JwtConfig, Provider, TokenSource, Unmatched};
 use super::extract::{extract, FoundToken};
-use super::jwk::KeySet;
 use super::matcher::{find_rule, Requirement};
-use super::token::parse;
-use super::verify::{verify_signature, SignatureError};
 use crate::http::RequestHead;
+use crate::jose::algorithm::Algorithm;
+use crate::jose::jwk::KeySet;
+use crate::jose::token::parse;
+use crate::jose::verify::{verify_signature, SignatureError};
 use crate::reason::Reason;
 use crate::route::RequestTarget;
 use std::rc::Rc;
@@ -226,7 +226,7 @@ impl Evaluation<'_> {
         // from another identity provider is reported as such.
         let token = match parse(raw, provider.max_token_bytes, &Algorithm::ALL) {
             Ok(t) => t,
-            Err(r) => return TokenResult::Fail(r),
+            Err(r) => return TokenResult::Fail(r.into()),
         };
         if let Err(r) = check_issuer(&token.claims, provider) {
             return TokenResult::Fail(r);
@@ -355,7 +355,7 @@ fn combine(
 /// Tries the keys that fit the token's `kid` and `alg`, in JWKS order.
 fn check_signature(
     keyset: &KeySet,
-    header: &super::token::Header,
+    header: &crate::jose::token::Header,
     signing_input: &str,
     signature: &[u8],
 ) -> Result<(), Reason> {

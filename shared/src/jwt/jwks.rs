@@ -19,10 +19,10 @@
 //! data on the hot path.
 
 use super::config::RemoteJwksConfig;
-use super::jwk::KeySet;
 use crate::host::{
     CalloutResponse, Callouts, Clock, HttpCallRequest, LogLevel, Logger, Metrics, SharedStore,
 };
+use crate::jose::jwk::KeySet;
 use crate::shared_record::{json_decode, json_encode, Change, Lease, RecordCodec, SharedRecord};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;

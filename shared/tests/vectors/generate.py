@@ -42,6 +42,8 @@ DIGEST_INFO = {
     "512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P521_N = int("1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409", 16)
+P521_P = 2**521 - 1
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
 
 # kid -> how to make the key (only used when the key file has no such kid).
@@ -52,9 +54,11 @@ RSA_KEYS = {
     "rs-e3": (2048, 3),
     "rs1024-weak": (1024, 65537),
     "rs-use-enc": (2048, 65537),
+    "rs-oaep": (2048, 65537),
 }
 EC_KEYS = {"ec256-a": ec.SECP256R1, "ec256-b": ec.SECP256R1, "ec384-a": ec.SECP384R1,
-           "ec256-with-d": ec.SECP256R1, "ec521-a": ec.SECP521R1}
+           "ec256-with-d": ec.SECP256R1, "ec521-a": ec.SECP521R1, "ec521-b": ec.SECP521R1,
+           "ec521-off-curve": ec.SECP521R1}
 ED_KEYS = ["ed-a", "ed-b"]
 HMAC_KEYS = {"hs256-a": 32, "hs384-a": 48, "hs512-a": 64, "hs-short32": 32}
 
@@ -128,7 +132,8 @@ def public_jwk(kid: str, key) -> dict:
 def build_jwks(keys):
     jwks = []
     for kid in ["rs256-a", "rs3072-a", "rs4096-a", "rs-e3", "ec256-a", "ec256-b", "ec384-a",
-                "ed-a", "ed-b", "hs256-a", "hs384-a", "hs512-a", "hs-short32"]:
+                "ec521-a", "ec521-b", "ed-a", "ed-b", "hs256-a", "hs384-a", "hs512-a",
+                "hs-short32"]:
         jwks.append(public_jwk(kid, keys[kid]))
     # Key-level metadata used by some cases.
     by_kid = {k["kid"]: k for k in jwks}
@@ -137,20 +142,38 @@ def build_jwks(keys):
     by_kid["ec384-a"]["key_ops"] = ["verify"]
     by_kid["hs256-a"]["alg"] = "HS256"
     by_kid["hs384-a"]["alg"] = "HS384"
-    # Keys a verifier must skip.
-    skipped = []
+    by_kid["ec521-b"]["alg"] = "ES512"
+    # Keys a verifier must skip, with the class edgeward gives them:
+    # "invalid" (broken or unsafe) or "not_for_signatures" (encryption keys).
+    skipped = {}
     jwks.append(public_jwk("rs1024-weak", keys["rs1024-weak"]))
-    skipped.append("rs1024-weak")
+    skipped["rs1024-weak"] = "invalid"
     enc = public_jwk("rs-use-enc", keys["rs-use-enc"])
     enc["use"] = "enc"
     jwks.append(enc)
-    skipped.append("rs-use-enc")
+    skipped["rs-use-enc"] = "not_for_signatures"
+    oaep = public_jwk("rs-oaep", keys["rs-oaep"])
+    oaep["alg"] = "RSA-OAEP-256"
+    jwks.append(oaep)
+    skipped["rs-oaep"] = "not_for_signatures"
     with_d = public_jwk("ec256-with-d", keys["ec256-with-d"])
     with_d["d"] = b64(int_bytes(keys["ec256-with-d"].private_numbers().private_value, 32))
     jwks.append(with_d)
-    skipped.append("ec256-with-d")
-    jwks.append(public_jwk("ec521-a", keys["ec521-a"]))
-    skipped.append("ec521-a")
+    skipped["ec256-with-d"] = "invalid"
+    # A P-521 point with y + 1: off the curve (both coordinates still below p).
+    off = public_jwk("ec521-off-curve", keys["ec521-off-curve"])
+    y = int.from_bytes(unb64(off["y"]), "big")
+    off["y"] = b64(int_bytes((y + 1) % P521_P, 66))
+    jwks.append(off)
+    skipped["ec521-off-curve"] = "invalid"
+    # P-521 coordinates must be exactly 66 bytes: no leading zeros dropped.
+    short = public_jwk("ec521-short-x", keys["ec521-a"])
+    x = int.from_bytes(unb64(short["x"]), "big")
+    short["x"] = b64(int_bytes(x))
+    if len(unb64(short["x"])) == 66:
+        short["x"] = b64(unb64(short["x"])[1:])
+    jwks.append(short)
+    skipped["ec521-short-x"] = "invalid"
     return jwks, skipped
 
 
@@ -249,7 +272,7 @@ def main():
         "HS256": "hs256-a", "HS384": "hs384-a", "HS512": "hs512-a",
         "RS256": "rs256-a", "RS384": "rs3072-a", "RS512": "rs4096-a",
         "PS256": "rs256-a", "PS384": "rs3072-a", "PS512": "rs-e3",
-        "ES256": "ec256-a", "ES384": "ec384-a", "EdDSA": "ed-a",
+        "ES256": "ec256-a", "ES384": "ec384-a", "ES512": "ec521-a", "EdDSA": "ed-a",
     }
     valid = {}
     for alg, kid in signer_of.items():
@@ -340,7 +363,7 @@ def main():
         sign("RS256", keys["rs-use-enc"], data.encode()), "key_mismatch")
 
     # ECDSA.
-    for alg, kid in [("ES256", "ec256-a"), ("ES384", "ec384-a")]:
+    for alg, kid in [("ES256", "ec256-a"), ("ES384", "ec384-a"), ("ES512", "ec521-a")]:
         data, sig = valid[alg]
         size = len(sig) // 2
         der = encode_dss_signature(int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big"))
@@ -367,6 +390,40 @@ def main():
     add("ES256 claimed for a P-521 key", "ES256", "ec521-a", data, sig, "key_mismatch")
 
     # Ed25519.
+    # ES512: raw r || s of 2 * 66 bytes, SHA-512.
+    data, sig = valid["ES512"]
+    r, s = int.from_bytes(sig[:66], "big"), int.from_bytes(sig[66:], "big")
+    add("ES512 with s replaced by n - s (ECDSA accepts both)", "ES512", "ec521-a", data,
+        int_bytes(r, 66) + int_bytes(P521_N - s, 66), "ok", keys["ec521-a"])
+    for label, rr, ss in [("r = 0", 0, s), ("s = 0", r, 0), ("r = n", P521_N, s),
+                          ("s = n", r, P521_N), ("r = n + 1", P521_N + 1, s),
+                          ("s = 2^528 - 1", r, 2**528 - 1), ("r + n", r + P521_N, s)]:
+        rr_bytes = int_bytes(rr, 66) if rr < 2**528 else int_bytes(rr % 2**528, 66)
+        add(f"ES512 {label}", "ES512", "ec521-a", data, rr_bytes + int_bytes(ss, 66),
+            "invalid", keys["ec521-a"])
+    add("ES512 with r and s as 65 bytes each", "ES512", "ec521-a", data,
+        sig[1:66] + sig[67:], "invalid", keys["ec521-a"])
+    add("ES512 with r and s as 67 bytes each", "ES512", "ec521-a", data,
+        b"\x00" + sig[:66] + b"\x00" + sig[66:], "invalid", keys["ec521-a"])
+    add("ES512 signature checked with another P-521 key", "ES512", "ec521-b", data, sig,
+        "invalid", keys["ec521-b"])
+    add("ES512 signature checked with a P-384 key", "ES512", "ec384-a", data, sig, "key_mismatch")
+    add("ES384 signature checked as ES512", "ES512", "ec521-a", *valid["ES384"], "invalid",
+        keys["ec521-a"])
+    # The same P-521 key signing with another hash (RFC 7518 pairs P-521 with SHA-512 only).
+    for hname in ["256", "384"]:
+        der = keys["ec521-a"].sign(data.encode(), ec.ECDSA(HASHES[hname](), deterministic_signing=True))
+        rr, ss = decode_dss_signature(der)
+        add(f"ES512 over a SHA-{hname} digest", "ES512", "ec521-a", data,
+            int_bytes(rr, 66) + int_bytes(ss, 66), "invalid", keys["ec521-a"])
+    data521b = signing_input("ES512", "ec521-b", payload)
+    sig521b = sign("ES512", keys["ec521-b"], data521b.encode())
+    add("ES512 by a key whose alg is ES512", "ES512", "ec521-b", data521b, sig521b, "ok",
+        keys["ec521-b"])
+    data = signing_input("ES512", "ec521-off-curve", payload)
+    add("ES512 by a key whose point is off the curve", "ES512", "ec521-off-curve", data,
+        sign("ES512", keys["ec521-off-curve"], data.encode()), "key_mismatch")
+
     data, sig = valid["EdDSA"]
     s_val = int.from_bytes(sig[32:], "little")
     add("EdDSA with S + L (non-canonical)", "EdDSA", "ed-a", data,

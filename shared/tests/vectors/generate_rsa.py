@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Writes rsa_fast.json: RSA verification vectors for `jwt::rsa_fast`.
+"""Writes rsa.json: RSA verification vectors for `crypto::rsa`.
 
 Signatures, raw RSA results and every verdict are made with pyca/cryptography
 (OpenSSL) and Python's own integers, independently of the Rust code under
-test. The Rust test (`shared/tests/rsa_fast_vectors.rs`) reads the JSON and
+test. The Rust test (`shared/tests/rsa_vectors.rs`) reads the JSON and
 also compares every verdict with the `rsa` crate.
 
     python3 -m venv /tmp/rsavenv && /tmp/rsavenv/bin/pip install cryptography
-    /tmp/rsavenv/bin/python shared/tests/vectors/generate_rsa_fast.py
+    /tmp/rsavenv/bin/python shared/tests/vectors/generate_rsa.py
 
 Keys are FIXED: on the first run they are generated and stored in the output
 under "TEST_ONLY_private_keys"; later runs load them from there. Those private
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "rsa_fast.json")
+OUT = os.path.join(HERE, "rsa.json")
 
 HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
 HASHLIB = {"SHA256": hashlib.sha256, "SHA384": hashlib.sha384, "SHA512": hashlib.sha512}

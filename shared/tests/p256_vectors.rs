@@ -1,7 +1,7 @@
-//! Tests of `jwt::p256_fast` (hand-written ECDSA P-256 verification):
+//! Tests of `crypto::p256` (hand-written ECDSA P-256 verification):
 //!
 //! - known-answer vectors made with pyca/cryptography (OpenSSL) and Python
-//!   integers (`vectors/generate_p256_fast.py`): valid and high-S signatures,
+//!   integers (`vectors/generate_p256.py`): valid and high-S signatures,
 //!   bit flips, out-of-range and wrong-length signatures, hand-built edge
 //!   cases (equal or opposite points inside the double-scalar
 //!   multiplication, a sum at infinity, x(R) >= n) and invalid public keys,
@@ -16,12 +16,12 @@
 
 use std::collections::BTreeMap;
 
-use edgeward_core::jwt::p256_fast::P256PublicKeyFast;
+use edgeward_core::crypto::p256::PublicKey;
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::Value;
 
-const VECTORS: &str = include_str!("vectors/p256_fast.json");
+const VECTORS: &str = include_str!("vectors/p256.json");
 
 /// The group order n, big-endian.
 const N: [u8; 32] = [
@@ -41,7 +41,7 @@ fn document() -> Value {
     serde_json::from_str(VECTORS).unwrap()
 }
 
-/// The `p256` crate's verdict on raw `r || s` (the way `jwt::verify` asks it).
+/// The `p256` crate's verdict on raw `r || s` (the way `jose::verify` asks it).
 fn reference_verdict(key: &VerifyingKey, digest: &[u8; 32], sig: &[u8]) -> bool {
     Signature::from_slice(sig).is_ok_and(|sig| key.verify_prehash(digest, &sig).is_ok())
 }
@@ -55,7 +55,7 @@ fn reference_key(x: &[u8], y: &[u8]) -> Option<VerifyingKey> {
 }
 
 struct VectorKey {
-    fast: P256PublicKeyFast,
+    fast: PublicKey,
     reference: VerifyingKey,
 }
 
@@ -67,7 +67,7 @@ fn keys(doc: &Value) -> BTreeMap<String, VectorKey> {
         .map(|(name, key)| {
             let x = hex(key["x"].as_str().unwrap());
             let y = hex(key["y"].as_str().unwrap());
-            let fast = P256PublicKeyFast::from_affine(&x, &y)
+            let fast = PublicKey::from_affine(&x, &y)
                 .unwrap_or_else(|| panic!("{name}: valid key refused"));
             let reference = reference_key(&x, &y).unwrap();
             (name.clone(), VectorKey { fast, reference })
@@ -104,7 +104,7 @@ fn vectors_give_the_expected_verdicts() {
         assert_eq!(
             key.fast.verify_prehash(&digest, &sig),
             expect,
-            "{name}: p256_fast"
+            "{name}: crypto::p256"
         );
         assert_eq!(
             reference_verdict(&key.reference, &digest, &sig),
@@ -167,10 +167,7 @@ fn invalid_public_keys_are_refused() {
         let name = key["name"].as_str().unwrap();
         let x = hex(key["x"].as_str().unwrap());
         let y = hex(key["y"].as_str().unwrap());
-        assert!(
-            P256PublicKeyFast::from_affine(&x, &y).is_none(),
-            "{name}: accepted"
-        );
+        assert!(PublicKey::from_affine(&x, &y).is_none(), "{name}: accepted");
         assert!(
             reference_key(&x, &y).is_none(),
             "{name}: p256 crate accepts"
@@ -321,13 +318,13 @@ fn differential_against_p256_crate() {
     );
     let per_key = if cfg!(target_arch = "wasm32") { 2 } else { 3 };
     let (mut compared, mut accepted) = (0usize, 0usize);
-    let mut previous: Option<(P256PublicKeyFast, VerifyingKey)> = None;
+    let mut previous: Option<(PublicKey, VerifyingKey)> = None;
     for k in 0..key_count {
         let signing = random_signing_key(&mut rng);
         let reference = *signing.verifying_key();
         let point = reference.to_sec1_point(false);
         let (x, y) = (point.x().unwrap(), point.y().unwrap());
-        let fast = P256PublicKeyFast::from_affine(x, y).expect("valid key refused");
+        let fast = PublicKey::from_affine(x, y).expect("valid key refused");
         for _ in 0..per_key {
             let digest = random_digest(&mut rng);
             let sig: Signature = signing.sign_prehash(&digest).unwrap();
@@ -383,7 +380,7 @@ fn random_signatures_under_random_keys_agree() {
     let signing = random_signing_key(&mut rng);
     let reference = *signing.verifying_key();
     let point = reference.to_sec1_point(false);
-    let fast = P256PublicKeyFast::from_affine(point.x().unwrap(), point.y().unwrap()).unwrap();
+    let fast = PublicKey::from_affine(point.x().unwrap(), point.y().unwrap()).unwrap();
     for _ in 0..rounds {
         let digest = random_digest(&mut rng);
         let sig = [rng.bytes32(), rng.bytes32()].concat();
@@ -393,7 +390,7 @@ fn random_signatures_under_random_keys_agree() {
         );
         let (x, y) = (rng.bytes32(), rng.bytes32());
         assert_eq!(
-            P256PublicKeyFast::from_affine(&x, &y).is_some(),
+            PublicKey::from_affine(&x, &y).is_some(),
             reference_key(&x, &y).is_some()
         );
     }
@@ -405,7 +402,7 @@ fn cloned_key_verifies_the_same() {
     let mut rng = Rng(3);
     let signing = random_signing_key(&mut rng);
     let point = signing.verifying_key().to_sec1_point(false);
-    let fast = P256PublicKeyFast::from_affine(point.x().unwrap(), point.y().unwrap()).unwrap();
+    let fast = PublicKey::from_affine(point.x().unwrap(), point.y().unwrap()).unwrap();
     let copy = fast.clone();
     let digest = rng.bytes32();
     let sig: Signature = signing.sign_prehash(&digest).unwrap();
@@ -413,5 +410,5 @@ fn cloned_key_verifies_the_same() {
     assert!(fast.verify_prehash(&digest, &sig));
     assert!(copy.verify_prehash(&digest, &sig));
     assert!(!copy.verify_prehash(&rng.bytes32(), &sig));
-    assert!(format!("{fast:?}").contains("P256PublicKeyFast"));
+    assert!(format!("{fast:?}").contains("p256::PublicKey"));
 }

@@ -15,6 +15,7 @@ pub enum Algorithm {
     PS512,
     ES256,
     ES384,
+    ES512,
     EdDSA,
 }
 
@@ -27,11 +28,12 @@ pub enum KeyFamily {
     Rsa,
     EcP256,
     EcP384,
+    EcP521,
     Ed25519,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -43,6 +45,7 @@ impl Algorithm {
         Algorithm::PS512,
         Algorithm::ES256,
         Algorithm::ES384,
+        Algorithm::ES512,
         Algorithm::EdDSA,
     ];
 
@@ -65,6 +68,7 @@ impl Algorithm {
             Algorithm::PS512 => "PS512",
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
             Algorithm::EdDSA => "EdDSA",
         }
     }
@@ -80,6 +84,7 @@ impl Algorithm {
             | Algorithm::PS512 => KeyFamily::Rsa,
             Algorithm::ES256 => KeyFamily::EcP256,
             Algorithm::ES384 => KeyFamily::EcP384,
+            Algorithm::ES512 => KeyFamily::EcP521,
             Algorithm::EdDSA => KeyFamily::Ed25519,
         }
     }
@@ -101,7 +106,7 @@ mod tests {
             assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
         }
         for bad in [
-            "none", "None", "NONE", "nOnE", "", "rs256", "HS256 ", "ES512",
+            "none", "None", "NONE", "nOnE", "", "rs256", "HS256 ", "es512", "ES256K", "Ed25519",
         ] {
             assert_eq!(Algorithm::from_name(bad), None, "{bad:?}");
         }

@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Writes p256_fast.json: ECDSA P-256 (ES256) vectors for `jwt::p256_fast`.
+"""Writes p256.json: ECDSA P-256 (ES256) vectors for `crypto::p256`.
 
 Signatures are made with pyca/cryptography (OpenSSL, RFC 6979 deterministic
 nonces) and, for the hand-built edge cases, with the small affine-coordinate
 P-256 arithmetic below (Python integers). Every verdict that OpenSSL can give
 is asked of OpenSSL (through cryptography, the signature DER-encoded) and must
 equal the verdict the Rust code must give; the script stops otherwise. The Rust
-test (`shared/tests/p256_fast_vectors.rs`) checks each case against
-`jwt::p256_fast` and against the `p256` crate.
+test (`shared/tests/p256_vectors.rs`) checks each case against
+`crypto::p256` and against the `p256` crate.
 
     python3 -m venv /tmp/p256venv && /tmp/p256venv/bin/pip install cryptography
-    /tmp/p256venv/bin/python shared/tests/vectors/generate_p256_fast.py
+    /tmp/p256venv/bin/python shared/tests/vectors/generate_p256.py
 
 Deterministic: private keys are fixed integers (throwaway test material,
 published on purpose), nonces are RFC 6979 or drawn from a seeded PRNG, so
@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "p256_fast.json")
+OUT = os.path.join(HERE, "p256.json")
 
 # NIST P-256 (FIPS 186-4 D.1.2.3).
 P = 2**256 - 2**224 + 2**192 + 2**96 - 1
@@ -286,6 +286,7 @@ def chosen_scalars(name, d, u1, u2, label):
 
 # Fixed signing keys (throwaway).
 fixed = {
+    # The seed strings predate the module's rename; they stay, so the keys do.
     "key-a": int.from_bytes(hashlib.sha256(b"edgeward p256_fast key a").digest(), "big") % N,
     "key-b": int.from_bytes(hashlib.sha256(b"edgeward p256_fast key b").digest(), "big") % N,
     "key-c": int.from_bytes(hashlib.sha256(b"edgeward p256_fast key c").digest(), "big") % N,
@@ -477,7 +478,7 @@ case("key-x-zero", "random signature (invalid)", be32(rng.randrange(0, N)), sig_
 case("key-small-x", "random signature (invalid)", be32(rng.randrange(0, N)), sig_bytes(Rk[0] % N, rng.randrange(1, N)), False)
 
 doc = {
-    "description": "ECDSA P-256 / SHA-256 prehash vectors for jwt::p256_fast; made by generate_p256_fast.py with pyca/cryptography (OpenSSL) and Python integers",
+    "description": "ECDSA P-256 / SHA-256 prehash vectors for crypto::p256; made by generate_p256.py with pyca/cryptography (OpenSSL) and Python integers",
     "curve": "P-256",
     "n": hex(N),
     "p": hex(P),

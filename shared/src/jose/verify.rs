@@ -11,7 +11,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use super::algorithm::Algorithm;
 use super::jwk::{min_hmac_secret_len, VerifyingKey};
-use super::rsa_fast;
+use crate::crypto::rsa;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
@@ -39,7 +39,7 @@ impl std::error::Error for SignatureError {}
 ///
 /// - RS*: RSASSA-PKCS1-v1_5; PS*: RSASSA-PSS, MGF1 with the same hash, salt
 ///   length = hash length (RFC 7518 §3.5);
-/// - ES256 / ES384: raw `r || s` (64 / 96 bytes), not DER;
+/// - ES256 / ES384 / ES512: raw `r || s` (64 / 96 / 132 bytes), not DER;
 /// - EdDSA: Ed25519, strict verification (canonical `S`, no small-order keys);
 /// - HS*: HMAC, compared in constant time; the full tag is required.
 pub fn verify_signature(
@@ -63,18 +63,18 @@ pub fn verify_signature(
         }
         // RSA runs on edgeward's own small-limb Montgomery arithmetic: ~7x
         // faster than the `rsa` crate in V8 (benches/micro), checked against
-        // it and pyca/cryptography in shared/tests/rsa_fast_vectors.rs.
+        // it and pyca/cryptography in shared/tests/rsa_vectors.rs.
         (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512, VerifyingKey::Rsa(key)) => {
             let hash = rsa_hash(alg);
-            rsa_fast::verify_pkcs1v15(key, hash, &hash.digest(signing_input), signature)
+            rsa::verify_pkcs1v15(key, hash, &hash.digest(signing_input), signature)
         }
         // PSS with MGF1 of the same hash and salt length == hash length.
         (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, VerifyingKey::Rsa(key)) => {
             let hash = rsa_hash(alg);
-            rsa_fast::verify_pss(key, hash, &hash.digest(signing_input), signature)
+            rsa::verify_pss(key, hash, &hash.digest(signing_input), signature)
         }
         // Edgeward's own P-256 (~25x faster than the `p256` crate in V8),
-        // checked against OpenSSL and `p256` in tests/p256_fast_vectors.rs.
+        // checked against OpenSSL and `p256` in tests/p256_vectors.rs.
         (Algorithm::ES256, VerifyingKey::EcP256(key)) => {
             let digest: [u8; 32] = <Sha256 as sha2::Digest>::digest(signing_input).into();
             key.verify_prehash(&digest, signature)
@@ -83,6 +83,11 @@ pub fn verify_signature(
         // equal to 0 or >= the group order.
         (Algorithm::ES384, VerifyingKey::EcP384(key)) => {
             p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
+        }
+        // The same for P-521: 2 * 66 bytes, SHA-512.
+        (Algorithm::ES512, VerifyingKey::EcP521(key)) => {
+            p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
         }
         (Algorithm::EdDSA, VerifyingKey::Ed25519(key)) => {
@@ -99,11 +104,11 @@ pub fn verify_signature(
     }
 }
 
-fn rsa_hash(alg: Algorithm) -> rsa_fast::HashAlg {
+fn rsa_hash(alg: Algorithm) -> rsa::HashAlg {
     match alg {
-        Algorithm::RS384 | Algorithm::PS384 => rsa_fast::HashAlg::Sha384,
-        Algorithm::RS512 | Algorithm::PS512 => rsa_fast::HashAlg::Sha512,
-        _ => rsa_fast::HashAlg::Sha256,
+        Algorithm::RS384 | Algorithm::PS384 => rsa::HashAlg::Sha384,
+        Algorithm::RS512 | Algorithm::PS512 => rsa::HashAlg::Sha512,
+        _ => rsa::HashAlg::Sha256,
     }
 }
 
@@ -132,8 +137,8 @@ where
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::jwt::algorithm::KeyFamily;
-    use crate::jwt::jwk::KeySet;
+    use crate::jose::algorithm::KeyFamily;
+    use crate::jose::jwk::KeySet;
     use serde_json::Value;
 
     const VECTORS: &str = include_str!("../../tests/vectors/signatures.json");
@@ -151,7 +156,7 @@ mod tests {
     }
 
     fn unb64(text: &str) -> Vec<u8> {
-        crate::jwt::jwk::b64url_decode(text).unwrap()
+        crate::jose::jwk::b64url_decode(text).unwrap()
     }
 
     /// (alg, key, signing input, signature) of the valid vector for `alg`.
@@ -265,7 +270,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn ecdsa_r_or_s_zero_or_out_of_range_is_invalid() {
         let fx = fixture();
-        for alg in [Algorithm::ES256, Algorithm::ES384] {
+        for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::ES512] {
             let (key, input, sig) = valid(&fx, alg);
             let half = sig.len() / 2;
             let mut r_zero = sig.clone();
@@ -288,17 +293,19 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn family_mismatch_is_key_mismatch_for_every_pair() {
         let fx = fixture();
-        let keys: Vec<VerifyingKey> = ["rs256-a", "ec256-a", "ec384-a", "ed-a", "hs512-a"]
-            .into_iter()
-            .map(|kid| {
-                fx.keys
-                    .keys
-                    .iter()
-                    .find(|k| k.kid.as_deref() == Some(kid))
-                    .unwrap()
-            })
-            .map(|jwk| jwk.key.clone())
-            .collect();
+        let keys: Vec<VerifyingKey> = [
+            "rs256-a", "ec256-a", "ec384-a", "ec521-a", "ed-a", "hs512-a",
+        ]
+        .into_iter()
+        .map(|kid| {
+            fx.keys
+                .keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .unwrap()
+        })
+        .map(|jwk| jwk.key.clone())
+        .collect();
         for alg in Algorithm::ALL {
             let (_, input, sig) = valid(&fx, alg);
             for key in &keys {

@@ -5,28 +5,37 @@
 //! the curve, Ed25519 points are decompressed. Verification then does no
 //! parsing at all.
 //!
-//! Every key that cannot be used safely is left out and the reason recorded
-//! in [`KeySet::skipped`]; only a document that is not a JWKS at all is an
-//! error. Rules:
+//! Every key that cannot be used is left out and recorded in
+//! [`KeySet::skipped`] with its [`SkipClass`]; only a document that is not a
+//! JWKS at all is an error. Rules:
 //!
 //! - `kty` `RSA` (`n`, `e`; modulus 2048..=8192 bits, `e` odd, `1 < e < 2^33`),
-//!   `EC` (`crv` `P-256`/`P-384`, `x`/`y` of the exact coordinate length, point
-//!   on the curve), `OKP` (`crv` `Ed25519`, 32-byte `x`, not a small-order
-//!   point), `oct` (`k`, at least 32 bytes, and at least the hash size of its
-//!   `alg` if it has one);
+//!   `EC` (`crv` `P-256`/`P-384`/`P-521`, `x`/`y` of the exact coordinate
+//!   length, point on the curve), `OKP` (`crv` `Ed25519`, 32-byte `x`, not a
+//!   small-order point), `oct` (`k`, at least 32 bytes, and at least the hash
+//!   size of its `alg` if it has one);
 //! - `use`, if present, must be `sig`; `key_ops`, if present, must contain
-//!   `verify`; `alg`, if present, must be one of [`Algorithm`] and fit the key;
+//!   `verify`; `alg`, if present, must be one of [`Algorithm`] and fit the
+//!   key. A key that fails only these (an encryption key: `use` `enc`,
+//!   `key_ops` without `verify`, a JWE `alg` such as `RSA-OAEP`) is
+//!   [`SkipClass::NotForSignatures`]: IdPs publish those beside their
+//!   signing keys;
 //! - an asymmetric key that carries private members (`d`, `p`, `q`, ...) is
-//!   never used: its private key has been published;
+//!   never used, whatever its `use`: its private key has been published;
 //! - base64url is strict: no padding, no `+`, `/` or whitespace, canonical
 //!   trailing bits.
 //!
-//! Duplicate `kid`s are kept (key rotation overlaps).
+//! Anything else wrong is [`SkipClass::Invalid`]. Duplicate `kid`s are kept
+//! (key rotation overlaps).
+//!
+//! Key selection ([`KeySet::candidates`]) follows Envoy's jwt_verify_lib: a
+//! token with a `kid` may be verified by the keys with that kid and by the
+//! keys without any kid; a token without a kid by every key that fits.
 
 use std::fmt;
 
-use super::p256_fast::P256PublicKeyFast;
-use super::rsa_fast::RsaPublicKeyFast;
+use crate::crypto::{p256, rsa};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -40,6 +49,31 @@ pub const MAX_RSA_BITS: usize = 8192;
 /// Largest RSA public exponent accepted (same bound as `rsa` and *ring*:
 /// huge exponents make verification a denial-of-service vector).
 pub const MAX_RSA_EXPONENT: u64 = (1 << 33) - 1;
+
+/// JWE key-management algorithms (RFC 7518 §4.1 and the IANA JOSE
+/// registry): a key with one of these as its `alg` encrypts, it does not
+/// sign.
+const ENCRYPTION_ALGS: [&str; 19] = [
+    "RSA1_5",
+    "RSA-OAEP",
+    "RSA-OAEP-256",
+    "RSA-OAEP-384",
+    "RSA-OAEP-512",
+    "A128KW",
+    "A192KW",
+    "A256KW",
+    "dir",
+    "ECDH-ES",
+    "ECDH-ES+A128KW",
+    "ECDH-ES+A192KW",
+    "ECDH-ES+A256KW",
+    "A128GCMKW",
+    "A192GCMKW",
+    "A256GCMKW",
+    "PBES2-HS256+A128KW",
+    "PBES2-HS384+A192KW",
+    "PBES2-HS512+A256KW",
+];
 
 /// Members that only a private (or CRT) key has. `k` is not here: an `oct`
 /// key is a shared secret by nature.
@@ -59,13 +93,15 @@ pub struct Jwk {
 #[derive(Clone)]
 pub enum VerifyingKey {
     /// RSA public key (modulus 2048..=8192 bits) for RS* and PS*, with its
-    /// Montgomery parameters precomputed (see [`super::rsa_fast`]).
-    Rsa(RsaPublicKeyFast),
+    /// Montgomery parameters precomputed (see [`crate::crypto::rsa`]).
+    Rsa(rsa::PublicKey),
     /// P-256 public point for ES256 (edgeward's own verifier, see
-    /// [`super::p256_fast`]).
-    EcP256(P256PublicKeyFast),
+    /// [`crate::crypto::p256`]).
+    EcP256(p256::PublicKey),
     /// P-384 public point for ES384.
     EcP384(p384::ecdsa::VerifyingKey),
+    /// P-521 public point for ES512.
+    EcP521(p521::ecdsa::VerifyingKey),
     /// Ed25519 public point for EdDSA.
     Ed25519(ed25519_dalek::VerifyingKey),
     /// HMAC shared secret for HS* (never printed by `Debug`).
@@ -78,6 +114,7 @@ impl VerifyingKey {
             VerifyingKey::Rsa(_) => KeyFamily::Rsa,
             VerifyingKey::EcP256(_) => KeyFamily::EcP256,
             VerifyingKey::EcP384(_) => KeyFamily::EcP384,
+            VerifyingKey::EcP521(_) => KeyFamily::EcP521,
             VerifyingKey::Ed25519(_) => KeyFamily::Ed25519,
             VerifyingKey::Hmac(_) => KeyFamily::Hmac,
         }
@@ -90,6 +127,7 @@ impl fmt::Debug for VerifyingKey {
             VerifyingKey::Rsa(key) => write!(f, "Rsa({} bits)", key.modulus_bits()),
             VerifyingKey::EcP256(_) => f.write_str("EcP256"),
             VerifyingKey::EcP384(_) => f.write_str("EcP384"),
+            VerifyingKey::EcP521(_) => f.write_str("EcP521"),
             VerifyingKey::Ed25519(_) => f.write_str("Ed25519"),
             VerifyingKey::Hmac(secret) => write!(f, "Hmac({} bytes, redacted)", secret.len()),
         }
@@ -107,14 +145,75 @@ pub fn min_hmac_secret_len(alg: Algorithm) -> Option<usize> {
     }
 }
 
-/// The usable keys of a JWKS, plus one line per key that was left out.
+/// The usable keys of a JWKS, plus every key that was left out.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
     pub keys: Vec<Jwk>,
-    /// One human-readable line per ignored key, e.g.
-    /// `key 2 (kid "x"): RSA modulus is 1024 bits; at least 2048 required`.
-    /// The number is the key's index in the `keys` array, from 0.
-    pub skipped: Vec<String>,
+    /// The keys left out, in JWKS order.
+    pub skipped: SkippedKeys,
+}
+
+/// Why a key was left out, as far as whoever configured it should care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipClass {
+    /// A well-formed key that is not for signatures (`use` other than `sig`,
+    /// `key_ops` without `verify`, a JWE `alg` such as `RSA-OAEP`, `ECDH-ES`,
+    /// `A128KW`). Normal in an IdP's JWKS: worth a warning, not an error.
+    NotForSignatures,
+    /// A key that is broken or unsafe: a member of the wrong type, bad
+    /// base64url, an RSA modulus outside 2048..=8192 bits, a point not on its
+    /// curve, private members, an unknown `kty`, `crv` or signature `alg`,
+    /// an `alg` that does not fit the key. Whoever published it made a
+    /// mistake.
+    Invalid,
+}
+
+/// One key of a JWKS that was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Its position in the document's `keys` array, from 0.
+    pub index: usize,
+    /// Its `kid`, when that is a string.
+    pub kid: Option<String>,
+    pub class: SkipClass,
+    /// What is wrong, naming the member, e.g. `RSA modulus is 1024 bits; at
+    /// least 2048 required`. Never contains key material.
+    pub why: String,
+}
+
+/// `key 2 (kid "x"): RSA modulus is 1024 bits; at least 2048 required`.
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kid {
+            Some(kid) => write!(f, "key {} (kid {kid:?}): {}", self.index, self.why),
+            None => write!(f, "key {} (no kid): {}", self.index, self.why),
+        }
+    }
+}
+
+/// The skipped keys of a [`KeySet`]; a slice of [`SkippedKey`] otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkippedKeys(Vec<SkippedKey>);
+
+impl SkippedKeys {
+    /// Every skipped key as one line (see [`SkippedKey`]'s `Display`),
+    /// joined by `separator`: for a log line.
+    pub fn join(&self, separator: &str) -> String {
+        let lines: Vec<String> = self.0.iter().map(SkippedKey::to_string).collect();
+        lines.join(separator)
+    }
+
+    /// The skipped keys of one class, in JWKS order.
+    pub fn of_class(&self, class: SkipClass) -> impl Iterator<Item = &SkippedKey> {
+        self.0.iter().filter(move |key| key.class == class)
+    }
+}
+
+impl std::ops::Deref for SkippedKeys {
+    type Target = [SkippedKey];
+    fn deref(&self) -> &[SkippedKey] {
+        &self.0
+    }
 }
 
 /// The document is not a JWKS (not JSON, not an object, no `keys` array).
@@ -132,7 +231,7 @@ impl std::error::Error for JwksError {}
 impl KeySet {
     /// Parses a JWKS document `{"keys":[...]}`. Errors only when the document
     /// itself is not a JSON object with a `keys` array; individual unusable
-    /// keys are skipped and recorded in `skipped`.
+    /// keys are skipped and recorded, classified, in `skipped`.
     pub fn from_json(bytes: &[u8]) -> Result<KeySet, JwksError> {
         let doc: Value = serde_json::from_slice(bytes)
             .map_err(|err| JwksError(format!("JWKS is not valid JSON: {err}")))?;
@@ -148,12 +247,17 @@ impl KeySet {
         for (index, entry) in entries.iter().enumerate() {
             match parse_key(entry) {
                 Ok(jwk) => set.keys.push(jwk),
-                Err(reason) => {
+                Err(Skip { class, why }) => {
                     let kid = match entry.get("kid") {
-                        Some(Value::String(kid)) => format!("kid {kid:?}"),
-                        _ => "no kid".to_owned(),
+                        Some(Value::String(kid)) => Some(kid.clone()),
+                        _ => None,
                     };
-                    set.skipped.push(format!("key {index} ({kid}): {reason}"));
+                    set.skipped.0.push(SkippedKey {
+                        index,
+                        kid,
+                        class,
+                        why,
+                    });
                 }
             }
         }
@@ -161,13 +265,23 @@ impl KeySet {
     }
 
     /// The keys that may verify a token with this `alg` and `kid`, in JWKS
-    /// order: with a kid, only keys with exactly that kid; without, all keys.
-    /// In both cases only keys of `alg`'s family, whose own `alg` (if set) is
-    /// `alg`, and (HMAC) whose secret is at least the hash output size.
+    /// order, as Envoy's jwt_verify_lib picks them: with a kid, the keys
+    /// with exactly that kid and the keys without any kid; without a kid,
+    /// all keys. In both cases only keys of `alg`'s family, whose own `alg`
+    /// (if set) is `alg`, and (HMAC) whose secret is at least the hash
+    /// output size.
+    ///
+    /// A kid is compared as a plain string: an empty `kid` is a kid (where
+    /// jwt_verify_lib would treat it as absent).
     pub fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Vec<&Jwk> {
         self.keys
             .iter()
-            .filter(|jwk| kid.is_none_or(|want| jwk.kid.as_deref() == Some(want)))
+            .filter(|jwk| match (kid, jwk.kid.as_deref()) {
+                (Some(want), Some(own)) => own == want,
+                // A key without a kid may have signed any token; a token
+                // without a kid may have been signed by any key.
+                (Some(_), None) | (None, _) => true,
+            })
             .filter(|jwk| jwk.key.family() == alg.key_family())
             .filter(|jwk| jwk.alg.is_none_or(|own| own == alg))
             .filter(|jwk| match (&jwk.key, min_hmac_secret_len(alg)) {
@@ -178,12 +292,19 @@ impl KeySet {
             .collect()
     }
 
-    /// Whether a usable key (not a skipped one) has this kid.
-    pub fn contains_kid(&self, kid: &str) -> bool {
+    /// Whether a usable key (not a skipped one) has exactly this kid. Keys
+    /// without a kid do not count: a token naming a kid that no key has may
+    /// be worth a JWKS refetch even when kid-less keys are candidates.
+    pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|jwk| jwk.kid.as_deref() == Some(kid))
     }
 
-    /// No usable key at all.
+    /// The same as [`KeySet::has_kid`] (its former name, still used by the
+    /// JWT engine).
+    pub fn contains_kid(&self, kid: &str) -> bool {
+        self.has_kid(kid)
+    }
+
     /// Does now the per-key work a first verification would do (P-256
     /// tables, ~1.5 ms per key in V8), so no request pays for it.
     pub fn prepare(&self) {
@@ -194,55 +315,72 @@ impl KeySet {
         }
     }
 
+    /// No usable key at all.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 }
 
-/// Parses one JWK; `Err` is the reason it is skipped.
-fn parse_key(entry: &Value) -> Result<Jwk, String> {
+/// Why [`parse_key`] left a key out.
+struct Skip {
+    class: SkipClass,
+    why: String,
+}
+
+impl Skip {
+    fn invalid(why: impl Into<String>) -> Skip {
+        Skip {
+            class: SkipClass::Invalid,
+            why: why.into(),
+        }
+    }
+
+    fn not_for_signatures(why: String) -> Skip {
+        Skip {
+            class: SkipClass::NotForSignatures,
+            why,
+        }
+    }
+}
+
+/// Parses one JWK; `Err` is why it is skipped. Checked in this order: the
+/// types of the generic members, then private members (a published private
+/// key is a mistake whatever the key is for), then what the key is for, and
+/// only for signature keys the key material itself.
+fn parse_key(entry: &Value) -> Result<Jwk, Skip> {
     let Value::Object(obj) = entry else {
-        return Err("not a JSON object".to_owned());
+        return Err(Skip::invalid("not a JSON object"));
     };
     let kid = match obj.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
-        Some(_) => return Err("\"kid\" is not a string".to_owned()),
+        Some(_) => return Err(Skip::invalid("\"kid\" is not a string")),
     };
     let kty = match obj.get("kty") {
         Some(Value::String(kty)) => kty.as_str(),
-        Some(_) => return Err("\"kty\" is not a string".to_owned()),
-        None => return Err("no \"kty\"".to_owned()),
+        Some(_) => return Err(Skip::invalid("\"kty\" is not a string")),
+        None => return Err(Skip::invalid("no \"kty\"")),
     };
-    match obj.get("use") {
-        None => {}
-        Some(Value::String(usage)) if usage == "sig" => {}
-        Some(Value::String(usage)) => {
-            return Err(format!(
-                "\"use\" is {usage:?}; only \"sig\" keys verify signatures"
-            ))
-        }
-        Some(_) => return Err("\"use\" is not a string".to_owned()),
-    }
-    match obj.get("key_ops") {
-        None => {}
-        Some(Value::Array(ops)) => {
-            if !ops.iter().all(Value::is_string) {
-                return Err("\"key_ops\" is not an array of strings".to_owned());
-            }
-            if !ops.iter().any(|op| op.as_str() == Some("verify")) {
-                return Err("\"key_ops\" does not contain \"verify\"".to_owned());
-            }
-        }
-        Some(_) => return Err("\"key_ops\" is not an array".to_owned()),
-    }
-    let alg = match obj.get("alg") {
+    let usage = match obj.get("use") {
         None => None,
-        Some(Value::String(name)) => match Algorithm::from_name(name) {
-            Some(alg) => Some(alg),
-            None => return Err(format!("\"alg\" {name:?} is not a supported JWS algorithm")),
-        },
-        Some(_) => return Err("\"alg\" is not a string".to_owned()),
+        Some(Value::String(usage)) => Some(usage.as_str()),
+        Some(_) => return Err(Skip::invalid("\"use\" is not a string")),
+    };
+    let ops = match obj.get("key_ops") {
+        None => None,
+        Some(Value::Array(ops)) => {
+            let names: Option<Vec<&str>> = ops.iter().map(Value::as_str).collect();
+            match names {
+                Some(names) => Some(names),
+                None => return Err(Skip::invalid("\"key_ops\" is not an array of strings")),
+            }
+        }
+        Some(_) => return Err(Skip::invalid("\"key_ops\" is not an array")),
+    };
+    let alg_name = match obj.get("alg") {
+        None => None,
+        Some(Value::String(name)) => Some(name.as_str()),
+        Some(_) => return Err(Skip::invalid("\"alg\" is not a string")),
     };
     if kty != "oct" {
         let private: Vec<&str> = PRIVATE_MEMBERS
@@ -250,25 +388,52 @@ fn parse_key(entry: &Value) -> Result<Jwk, String> {
             .filter(|member| obj.contains_key(*member))
             .collect();
         if !private.is_empty() {
-            return Err(format!(
+            return Err(Skip::invalid(format!(
                 "contains private key material ({}); a published private key is never used",
                 private.join(", ")
-            ));
+            )));
         }
     }
-    let key = match kty {
-        "RSA" => parse_rsa(obj)?,
-        "EC" => parse_ec(obj)?,
-        "OKP" => parse_okp(obj)?,
-        "oct" => parse_oct(obj, alg)?,
-        other => return Err(format!("unsupported \"kty\" {other:?}")),
+    if let Some(usage) = usage.filter(|usage| *usage != "sig") {
+        return Err(Skip::not_for_signatures(format!(
+            "\"use\" is {usage:?}; only \"sig\" keys verify signatures"
+        )));
+    }
+    if ops.is_some_and(|ops| !ops.contains(&"verify")) {
+        return Err(Skip::not_for_signatures(
+            "\"key_ops\" does not contain \"verify\"".to_owned(),
+        ));
+    }
+    let alg = match alg_name {
+        None => None,
+        Some(name) if ENCRYPTION_ALGS.contains(&name) => {
+            return Err(Skip::not_for_signatures(format!(
+                "\"alg\" {name:?} is an encryption algorithm; only signature keys are used"
+            )))
+        }
+        Some(name) => match Algorithm::from_name(name) {
+            Some(alg) => Some(alg),
+            None => {
+                return Err(Skip::invalid(format!(
+                    "\"alg\" {name:?} is not a supported JWS algorithm"
+                )))
+            }
+        },
     };
+    let key = match kty {
+        "RSA" => parse_rsa(obj),
+        "EC" => parse_ec(obj),
+        "OKP" => parse_okp(obj),
+        "oct" => parse_oct(obj, alg),
+        other => Err(format!("unsupported \"kty\" {other:?}")),
+    }
+    .map_err(Skip::invalid)?;
     if let Some(alg) = alg {
         if alg.key_family() != key.family() {
-            return Err(format!(
+            return Err(Skip::invalid(format!(
                 "\"alg\" {alg} does not fit a {} key",
                 describe(&key)
-            ));
+            )));
         }
     }
     Ok(Jwk { kid, alg, key })
@@ -279,6 +444,7 @@ fn describe(key: &VerifyingKey) -> &'static str {
         VerifyingKey::Rsa(_) => "RSA",
         VerifyingKey::EcP256(_) => "P-256",
         VerifyingKey::EcP384(_) => "P-384",
+        VerifyingKey::EcP521(_) => "P-521",
         VerifyingKey::Ed25519(_) => "Ed25519",
         VerifyingKey::Hmac(_) => "oct",
     }
@@ -347,7 +513,7 @@ fn parse_rsa(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
             "RSA exponent is {e}; at most {MAX_RSA_EXPONENT} accepted"
         ));
     }
-    let key = RsaPublicKeyFast::new(n, e).ok_or_else(|| "RSA key rejected".to_owned())?;
+    let key = rsa::PublicKey::new(n, e).ok_or_else(|| "RSA key rejected".to_owned())?;
     Ok(VerifyingKey::Rsa(key))
 }
 
@@ -384,7 +550,7 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
             let point = sec1_point(obj, crv, 32)?;
             let (x, y) = (point.get(1..33), point.get(33..65));
             x.zip(y)
-                .and_then(|(x, y)| P256PublicKeyFast::from_affine(x, y))
+                .and_then(|(x, y)| p256::PublicKey::from_affine(x, y))
                 .map(VerifyingKey::EcP256)
                 .ok_or_else(not_on_curve)
         }
@@ -392,6 +558,14 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<VerifyingKey, String> {
             let point = sec1_point(obj, crv, 48)?;
             p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
                 .map(VerifyingKey::EcP384)
+                .map_err(|_| not_on_curve())
+        }
+        // 521 bits: 66 bytes, the top 7 bits of each coordinate zero (a
+        // coordinate >= p is refused by the SEC1 decoding).
+        "P-521" => {
+            let point = sec1_point(obj, crv, 66)?;
+            p521::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(VerifyingKey::EcP521)
                 .map_err(|_| not_on_curve())
         }
         other => Err(format!("unsupported EC curve {other:?}")),
@@ -465,12 +639,26 @@ mod tests {
         jwks(vec![Value::Object(key)])
     }
 
-    /// Parses a single key that must be skipped; returns the skip line.
-    fn skipped(key: Map<String, Value>) -> String {
+    /// Parses a single key that must be skipped; returns its record.
+    fn skip(key: Map<String, Value>) -> SkippedKey {
         let set = one(key);
         assert!(set.keys.is_empty(), "{:?}", set.keys);
         assert_eq!(set.skipped.len(), 1);
         set.skipped[0].clone()
+    }
+
+    /// The log line of a single key that must be skipped as invalid.
+    fn skipped(key: Map<String, Value>) -> String {
+        let record = skip(key);
+        assert_eq!(record.class, SkipClass::Invalid, "{record}");
+        record.to_string()
+    }
+
+    /// The log line of a single key that must be skipped as not a signing key.
+    fn skipped_not_for_signatures(key: Map<String, Value>) -> String {
+        let record = skip(key);
+        assert_eq!(record.class, SkipClass::NotForSignatures, "{record}");
+        record.to_string()
     }
 
     fn with(mut key: Map<String, Value>, name: &str, value: Value) -> Map<String, Value> {
@@ -500,12 +688,13 @@ mod tests {
             ("rs-e3", KeyFamily::Rsa),
             ("ec256-a", KeyFamily::EcP256),
             ("ec384-a", KeyFamily::EcP384),
+            ("ec521-a", KeyFamily::EcP521),
             ("ed-a", KeyFamily::Ed25519),
             ("hs256-a", KeyFamily::Hmac),
             ("hs512-a", KeyFamily::Hmac),
         ] {
             let set = one(vector_jwk(kid));
-            assert_eq!(set.skipped, Vec::<String>::new(), "{kid}");
+            assert!(set.skipped.is_empty(), "{kid}: {}", set.skipped.join("; "));
             assert_eq!(set.keys.len(), 1, "{kid}");
             assert_eq!(set.keys[0].key.family(), family, "{kid}");
             assert_eq!(set.keys[0].kid.as_deref(), Some(kid));
@@ -550,8 +739,11 @@ mod tests {
         ]);
         assert_eq!(set.keys.len(), 1);
         assert_eq!(set.skipped.len(), 3);
-        assert!(set.skipped[0].starts_with("key 0 (no kid): "));
-        assert!(set.skipped[2].starts_with("key 3 (no kid): "));
+        assert!(set.skipped[0].to_string().starts_with("key 0 (no kid): "));
+        assert!(set.skipped[2].to_string().starts_with("key 3 (no kid): "));
+        assert_eq!(set.skipped[2].index, 3);
+        assert_eq!(set.skipped[2].kid, None);
+        assert!(set.skipped.iter().all(|s| s.class == SkipClass::Invalid));
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -564,8 +756,17 @@ mod tests {
         let key = with(key, "kid", json!("x"));
         let set = jwks(vec![json!({}), json!({}), Value::Object(key)]);
         assert_eq!(
-            set.skipped[2],
+            set.skipped[2].to_string(),
             "key 2 (kid \"x\"): RSA modulus is 1024 bits; at least 2048 required"
+        );
+        assert_eq!(
+            set.skipped[2],
+            SkippedKey {
+                index: 2,
+                kid: Some("x".to_owned()),
+                class: SkipClass::Invalid,
+                why: "RSA modulus is 1024 bits; at least 2048 required".to_owned(),
+            }
         );
         // 2047 bits is still too small.
         let mut n = vec![0xffu8; 256];
@@ -641,26 +842,39 @@ mod tests {
     fn use_key_ops_and_alg_rules() {
         let base = vector_jwk("ec256-a");
         assert_eq!(one(with(base.clone(), "use", json!("sig"))).keys.len(), 1);
-        assert!(skipped(with(base.clone(), "use", json!("enc"))).contains("\"enc\""));
+        assert!(
+            skipped_not_for_signatures(with(base.clone(), "use", json!("enc"))).contains("\"enc\"")
+        );
         assert!(skipped(with(base.clone(), "use", json!(1))).contains("not a string"));
         let ops = with(base.clone(), "key_ops", json!(["sign", "verify"]));
         assert_eq!(one(ops).keys.len(), 1);
-        for bad in [
-            json!(["sign"]),
-            json!([]),
-            json!("verify"),
-            json!(["verify", 1]),
-        ] {
+        for not_verify in [json!(["sign"]), json!([]), json!(["encrypt", "wrapKey"])] {
+            let line = skipped_not_for_signatures(with(base.clone(), "key_ops", not_verify));
+            assert!(line.contains("key_ops"), "{line}");
+        }
+        for bad in [json!("verify"), json!(["verify", 1]), json!({})] {
             let line = skipped(with(base.clone(), "key_ops", bad));
             assert!(line.contains("key_ops"), "{line}");
         }
-        for bad in ["RSA-OAEP", "none", "ES512", "es256", ""] {
+        for bad in ["none", "es256", "", "ES256K", "RS1", "A128GCM"] {
             let line = skipped(with(base.clone(), "alg", json!(bad)));
             assert!(line.contains("not a supported"), "{line}");
         }
+        for enc in [
+            "RSA-OAEP",
+            "RSA-OAEP-256",
+            "RSA1_5",
+            "ECDH-ES",
+            "ECDH-ES+A256KW",
+            "A128KW",
+            "dir",
+        ] {
+            let line = skipped_not_for_signatures(with(base.clone(), "alg", json!(enc)));
+            assert!(line.contains("encryption algorithm"), "{line}");
+        }
         assert!(skipped(with(base.clone(), "alg", json!(256))).contains("not a string"));
         // A valid alg that does not fit the key.
-        for bad in ["RS256", "ES384", "HS256", "EdDSA"] {
+        for bad in ["RS256", "ES384", "ES512", "HS256", "EdDSA"] {
             let line = skipped(with(base.clone(), "alg", json!(bad)));
             assert!(line.contains("does not fit a P-256 key"), "{line}");
         }
@@ -684,13 +898,32 @@ mod tests {
         y[31] ^= 1;
         assert!(skipped(with(base.clone(), "y", b64(&y))).contains("not on the curve"));
         // Unsupported or mismatched curves.
-        assert!(skipped(with(base.clone(), "crv", json!("P-521"))).contains("unsupported"));
+        assert!(skipped(with(base.clone(), "crv", json!("P-521"))).contains("exactly 66"));
         assert!(skipped(with(base.clone(), "crv", json!("secp256k1"))).contains("unsupported"));
         assert!(skipped(with(base.clone(), "crv", json!("P-384"))).contains("exactly 48"));
         assert!(skipped(without(base.clone(), "crv")).contains("crv"));
         assert!(skipped(without(base, "y")).contains("no \"y\""));
         let p384 = vector_jwk("ec384-a");
         assert!(skipped(with(p384, "crv", json!("P-256"))).contains("exactly 32"));
+        // P-521: exactly 66 bytes per coordinate, on the curve, below p.
+        let p521 = vector_jwk("ec521-a");
+        let x = member_bytes(&p521, "x");
+        let mut y = member_bytes(&p521, "y");
+        assert_eq!((x.len(), y.len()), (66, 66));
+        assert!(skipped(with(p521.clone(), "x", b64(&x[1..]))).contains("exactly 66"));
+        let mut long_y = vec![0u8];
+        long_y.extend(&y);
+        assert!(skipped(with(p521.clone(), "y", b64(&long_y))).contains("exactly 66"));
+        assert!(skipped(with(p521.clone(), "crv", json!("P-384"))).contains("exactly 48"));
+        let mut above_p = x.clone();
+        above_p[0] = 0x02; // >= 2^521 > p
+        assert!(skipped(with(p521.clone(), "x", b64(&above_p))).contains("not on the curve"));
+        y[65] ^= 1;
+        assert!(skipped(with(p521.clone(), "y", b64(&y))).contains("not on the curve"));
+        assert!(skipped(with(p521.clone(), "d", json!("AQAB"))).contains("private key"));
+        let fits = one(with(p521, "alg", json!("ES512")));
+        assert_eq!(fits.keys.len(), 1);
+        assert_eq!(fits.keys[0].alg, Some(Algorithm::ES512));
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -837,23 +1070,143 @@ mod tests {
         assert!(!set.contains_kid("ec384-a"));
     }
 
+    /// The key selection of Envoy's jwt_verify_lib: a token's kid selects the
+    /// keys with that kid plus the keys without any kid.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn candidates_with_a_kid_include_keys_without_a_kid() {
+        let set = jwks(vec![
+            Value::Object(without(vector_jwk("rs3072-a"), "kid")),
+            Value::Object(vector_jwk("rs256-a")),
+            Value::Object(with(
+                without(vector_jwk("rs-e3"), "kid"),
+                "alg",
+                json!("PS256"),
+            )),
+            Value::Object(without(vector_jwk("ec256-a"), "kid")),
+            Value::Object(with(vector_jwk("rs4096-a"), "kid", json!(""))),
+            Value::Object(with(
+                without(vector_jwk("ec384-a"), "kid"),
+                "use",
+                json!("enc"),
+            )),
+        ]);
+        assert_eq!(set.keys.len(), 5, "{}", set.skipped.join("; "));
+        // Position in the JWKS of each candidate.
+        let order = |alg, kid| -> Vec<usize> {
+            set.candidates(alg, kid)
+                .into_iter()
+                .map(|c| set.keys.iter().position(|k| std::ptr::eq(k, c)).unwrap())
+                .collect()
+        };
+        // kid "rs256-a": its key and the kid-less RSA key, in JWKS order; the
+        // kid-less PS256-only key is not an RS256 candidate.
+        assert_eq!(order(Algorithm::RS256, Some("rs256-a")), [0, 1]);
+        assert_eq!(order(Algorithm::PS256, Some("rs256-a")), [0, 1, 2]);
+        // A kid no key has: only the kid-less keys.
+        assert_eq!(order(Algorithm::RS256, Some("nope")), [0]);
+        assert!(!set.has_kid("nope"));
+        // No kid: every key of the family, with or without a kid (key 4,
+        // rs4096-a, has its own alg RS512).
+        assert_eq!(order(Algorithm::RS256, None), [0, 1]);
+        assert_eq!(order(Algorithm::PS256, None), [0, 1, 2]);
+        assert_eq!(order(Algorithm::RS512, None), [0, 1, 4]);
+        // Family still decides: the kid-less P-256 key for any ES256 kid.
+        assert_eq!(order(Algorithm::ES256, Some("rs256-a")), [3]);
+        assert!(order(Algorithm::ES384, None).is_empty());
+        // An empty kid is a kid like any other.
+        assert_eq!(order(Algorithm::RS512, Some("")), [0, 4]);
+        assert!(set.has_kid(""));
+        assert!(set.has_kid("rs256-a"));
+        // Keys without a kid never make has_kid true; skipped keys do not count.
+        assert!(!set.has_kid("rs3072-a"));
+        assert!(!set.has_kid("ec384-a"));
+        assert_eq!(set.contains_kid("rs256-a"), set.has_kid("rs256-a"));
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn skipped_keys_are_classified() {
+        let rsa = vector_jwk("rs256-a");
+        let enc = with(rsa.clone(), "use", json!("enc"));
+        // A published private key is invalid whatever the key is for.
+        assert!(skipped(with(enc.clone(), "d", json!("AQAB"))).contains("private key"));
+        // The key material of an encryption key is not examined.
+        let tiny = with(enc.clone(), "n", b64(&[0xc5; 64]));
+        assert!(skipped_not_for_signatures(tiny).contains("\"use\" is \"enc\""));
+        let other_kty = with(enc.clone(), "kty", json!("EC-ish"));
+        assert!(skipped_not_for_signatures(other_kty).contains("\"enc\""));
+        let oaep = with(
+            with(rsa.clone(), "alg", json!("RSA-OAEP")),
+            "key_ops",
+            json!(["encrypt"]),
+        );
+        assert!(skipped_not_for_signatures(oaep).contains("key_ops"));
+        // Malformed generic members are invalid before the purpose is looked at.
+        assert!(skipped(with(enc.clone(), "kid", json!(1))).contains("kid"));
+        assert!(skipped(with(enc, "key_ops", json!("encrypt"))).contains("not an array"));
+        assert!(skipped(with(rsa.clone(), "use", json!(["sig"]))).contains("not a string"));
+        assert!(skipped(with(rsa.clone(), "kty", json!("XYZ"))).contains("unsupported"));
+        let set = jwks(vec![
+            Value::Object(with(rsa.clone(), "use", json!("enc"))),
+            Value::Object(with(rsa.clone(), "e", json!("AQAB="))),
+            Value::Object(rsa.clone()),
+            Value::Object(with(rsa, "alg", json!("ECDH-ES+A128KW"))),
+        ]);
+        assert_eq!(set.keys.len(), 1);
+        let classes: Vec<(usize, SkipClass)> =
+            set.skipped.iter().map(|s| (s.index, s.class)).collect();
+        assert_eq!(
+            classes,
+            [
+                (0, SkipClass::NotForSignatures),
+                (1, SkipClass::Invalid),
+                (3, SkipClass::NotForSignatures)
+            ]
+        );
+        let indexes = |class| {
+            set.skipped
+                .of_class(class)
+                .map(|s| s.index)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(indexes(SkipClass::Invalid), [1]);
+        assert_eq!(indexes(SkipClass::NotForSignatures), [0, 3]);
+        let line = set.skipped.join(" | ");
+        assert_eq!(line.matches("(kid \"rs256-a\")").count(), 3, "{line}");
+        assert!(
+            line.starts_with("key 0 (kid \"rs256-a\"): \"use\" is \"enc\""),
+            "{line}"
+        );
+        // The skip records never carry key material.
+        assert!(!line.contains(&rsa_n_prefix()), "{line}");
+    }
+
+    /// The first characters of rs256-a's modulus as base64url.
+    fn rsa_n_prefix() -> String {
+        vector_jwk("rs256-a")["n"].as_str().unwrap()[..16].to_owned()
+    }
+
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn vector_jwks_skips_exactly_the_bad_keys() {
         let doc: Value = serde_json::from_str(VECTORS).unwrap();
         let set = KeySet::from_json(doc["jwks"].to_string().as_bytes()).unwrap();
-        let expected = doc["expect_skipped"].as_array().unwrap();
+        let expected = doc["expect_skipped"].as_object().unwrap();
         assert_eq!(set.skipped.len(), expected.len(), "{:?}", set.skipped);
-        for kid in expected {
-            let kid = kid.as_str().unwrap();
-            assert!(!set.contains_kid(kid));
-            assert!(
-                set.skipped
-                    .iter()
-                    .any(|l| l.contains(&format!("(kid {kid:?})"))),
-                "{kid}: {:?}",
-                set.skipped
-            );
+        for (kid, class) in expected {
+            assert!(!set.has_kid(kid));
+            let record = set
+                .skipped
+                .iter()
+                .find(|s| s.kid.as_deref() == Some(kid.as_str()))
+                .unwrap_or_else(|| panic!("{kid}: {:?}", set.skipped));
+            let want = match class.as_str().unwrap() {
+                "invalid" => SkipClass::Invalid,
+                "not_for_signatures" => SkipClass::NotForSignatures,
+                other => panic!("class {other}"),
+            };
+            assert_eq!(record.class, want, "{record}");
         }
     }
 }

@@ -1,7 +1,7 @@
-//! Differential tests of `jwt::rsa_fast` (hand-written Montgomery RSA):
+//! Differential tests of `crypto::rsa` (hand-written Montgomery RSA):
 //!
 //! - known-answer vectors made with pyca/cryptography (OpenSSL) and Python
-//!   integers (`vectors/generate_rsa_fast.py`): valid PKCS#1 v1.5 and PSS
+//!   integers (`vectors/generate_rsa.py`): valid PKCS#1 v1.5 and PSS
 //!   signatures, bit flips, out-of-range representatives, wrong lengths and
 //!   hand-built malformed encodings, each with the verdict RFC 8017 requires;
 //! - the same verdicts from the `rsa` crate (the filter's current verifier);
@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, Odd};
-use edgeward_core::jwt::rsa_fast::{verify_pkcs1v15, verify_pss, HashAlg, RsaPublicKeyFast};
+use edgeward_core::crypto::rsa::{verify_pkcs1v15, verify_pss, HashAlg, PublicKey};
 use serde_json::Value;
 
-const VECTORS: &str = include_str!("vectors/rsa_fast.json");
+const VECTORS: &str = include_str!("vectors/rsa.json");
 
 fn document() -> Value {
     serde_json::from_str(VECTORS).unwrap()
@@ -37,7 +37,7 @@ struct VectorKey {
     n: Vec<u8>,
     e: u64,
     bits: usize,
-    fast: RsaPublicKeyFast,
+    fast: PublicKey,
     reference: rsa::PublicKey,
 }
 
@@ -50,7 +50,7 @@ fn keys(doc: &Value) -> BTreeMap<String, VectorKey> {
             let n = hex(key["n"].as_str().unwrap());
             let e = key["e"].as_u64().unwrap();
             let bits = key["bits"].as_u64().unwrap() as usize;
-            let fast = RsaPublicKeyFast::new(&n, e).unwrap_or_else(|| panic!("{name}"));
+            let fast = PublicKey::new(&n, e).unwrap_or_else(|| panic!("{name}"));
             let reference = rsa::PublicKey::new_with_size_limits(
                 BoxedUint::from_be_slice_vartime(&n),
                 BoxedUint::from(e),
@@ -80,13 +80,7 @@ fn hash_alg(name: &str) -> HashAlg {
     }
 }
 
-fn fast_verdict(
-    key: &RsaPublicKeyFast,
-    scheme: &str,
-    hash: HashAlg,
-    digest: &[u8],
-    sig: &[u8],
-) -> bool {
+fn fast_verdict(key: &PublicKey, scheme: &str, hash: HashAlg, digest: &[u8], sig: &[u8]) -> bool {
     match scheme {
         "pkcs1" => verify_pkcs1v15(key, hash, digest, sig),
         "pss" => verify_pss(key, hash, digest, sig),
@@ -126,13 +120,13 @@ fn vector_keys_parse_with_their_sizes() {
         // Leading zero bytes are ignored.
         let mut padded = vec![0u8; 3];
         padded.extend_from_slice(&key.n);
-        let again = RsaPublicKeyFast::new(&padded, key.e).unwrap();
+        let again = PublicKey::new(&padded, key.e).unwrap();
         assert_eq!(again.size(), key.n.len(), "{name}");
         assert_eq!(again.modulus_bits(), key.bits, "{name}");
     }
 }
 
-/// Every case gets the verdict RFC 8017 requires, from `rsa_fast` and from
+/// Every case gets the verdict RFC 8017 requires, from `crypto::rsa` and from
 /// the `rsa` crate.
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -156,7 +150,9 @@ fn every_signature_vector_gets_its_expected_verdict() {
         let label = format!("{key_name} {scheme} {hash_name} {name}");
         let fast = fast_verdict(&key.fast, scheme, hash, &digest, &sig);
         if fast != expect {
-            failures.push(format!("{label}: expected {expect}, rsa_fast says {fast}"));
+            failures.push(format!(
+                "{label}: expected {expect}, crypto::rsa says {fast}"
+            ));
         }
         let reference = rsa_crate_verdict(&key.reference, scheme, hash, &digest, &sig);
         if reference != expect {
@@ -230,11 +226,11 @@ fn key_constructor_checks_its_inputs() {
     let doc = document();
     let n2048 = hex(doc["keys"]["rsa2048-e65537"]["n"].as_str().unwrap());
     let n8192 = hex(doc["keys"]["rsa8192-e65537"]["n"].as_str().unwrap());
-    assert!(RsaPublicKeyFast::new(&n2048, 65537).is_some());
-    assert!(RsaPublicKeyFast::new(&n8192, 65537).is_some());
+    assert!(PublicKey::new(&n2048, 65537).is_some());
+    assert!(PublicKey::new(&n8192, 65537).is_some());
     // Exponents: odd, 3..=2^33-1.
     for e in [3, 5, 17, 65537, (1 << 33) - 1] {
-        assert!(RsaPublicKeyFast::new(&n2048, e).is_some(), "{e}");
+        assert!(PublicKey::new(&n2048, e).is_some(), "{e}");
     }
     for e in [
         0,
@@ -247,36 +243,30 @@ fn key_constructor_checks_its_inputs() {
         u64::MAX,
         u64::MAX - 1,
     ] {
-        assert!(RsaPublicKeyFast::new(&n2048, e).is_none(), "{e}");
+        assert!(PublicKey::new(&n2048, e).is_none(), "{e}");
     }
     // Even modulus.
     let mut even = n2048.clone();
     *even.last_mut().unwrap() &= 0xfe;
-    assert!(RsaPublicKeyFast::new(&even, 65537).is_none());
+    assert!(PublicKey::new(&even, 65537).is_none());
     // Sizes: 2047 bits and 8193 bits are refused, 2048 and 8192 taken.
     let mut n2047 = n2048.clone();
     n2047[0] &= 0x7f;
-    assert!(RsaPublicKeyFast::new(&n2047, 65537).is_none());
-    assert!(RsaPublicKeyFast::new(&n2048[1..], 65537).is_none());
+    assert!(PublicKey::new(&n2047, 65537).is_none());
+    assert!(PublicKey::new(&n2048[1..], 65537).is_none());
     let mut n8193 = vec![1u8];
     n8193.extend_from_slice(&n8192);
-    assert!(RsaPublicKeyFast::new(&n8193, 65537).is_none());
+    assert!(PublicKey::new(&n8193, 65537).is_none());
     let mut smallest = vec![0u8; 256];
     smallest[0] = 0x80;
     smallest[255] = 1;
-    assert_eq!(
-        RsaPublicKeyFast::new(&smallest, 3).unwrap().modulus_bits(),
-        2048
-    );
+    assert_eq!(PublicKey::new(&smallest, 3).unwrap().modulus_bits(), 2048);
     let largest = vec![0xffu8; 1024];
-    assert_eq!(
-        RsaPublicKeyFast::new(&largest, 3).unwrap().modulus_bits(),
-        8192
-    );
+    assert_eq!(PublicKey::new(&largest, 3).unwrap().modulus_bits(), 8192);
     // Empty and all-zero moduli.
-    assert!(RsaPublicKeyFast::new(&[], 65537).is_none());
-    assert!(RsaPublicKeyFast::new(&[0u8; 300], 65537).is_none());
-    assert!(RsaPublicKeyFast::new(&[1u8], 65537).is_none());
+    assert!(PublicKey::new(&[], 65537).is_none());
+    assert!(PublicKey::new(&[0u8; 300], 65537).is_none());
+    assert!(PublicKey::new(&[1u8], 65537).is_none());
 }
 
 /// Malformed inputs to the verifiers (digest lengths, signature lengths) give
@@ -452,7 +442,7 @@ fn public_op_matches_crypto_bigint_on_random_moduli() {
         };
         *n.last_mut().unwrap() |= 1;
         let e = exponent_for(&mut rng, round);
-        let key = RsaPublicKeyFast::new(&n, e).unwrap_or_else(|| panic!("{bits} {e}"));
+        let key = PublicKey::new(&n, e).unwrap_or_else(|| panic!("{bits} {e}"));
         assert_eq!(key.modulus_bits(), bits);
         assert_eq!(key.size(), k);
         let reference = Reference::new(&n);
@@ -508,7 +498,7 @@ fn public_op_matches_crypto_bigint_on_vector_keys() {
             let fast = if e == key.e {
                 key.fast.clone()
             } else {
-                RsaPublicKeyFast::new(&key.n, e).unwrap()
+                PublicKey::new(&key.n, e).unwrap()
             };
             let s = random_below(&mut rng, &key.n);
             assert_eq!(
