@@ -13,7 +13,7 @@ from harness.jwt_e2e import (
     parse_access_line, token,
 )
 
-KPS = {alg: keys.cached_keypair(alg) for alg in keys.ALGORITHMS}  # RS256 PS256 ES256 ES384 EdDSA HS256
+KPS = {alg: keys.cached_keypair(alg) for alg in keys.ALGORITHMS}  # RS256 PS256 ES256 ES384 ES512 EdDSA HS256
 
 
 def basic_config(**extra) -> dict:

@@ -170,6 +170,30 @@ def test_a_stream_reset_during_the_kid_refetch_does_not_cancel_it(gateway, upstr
     assert time.monotonic() - started < 60, "within one refetch interval"
 
 
+@pytest.mark.parametrize("where", ["inline", "remote"])
+def test_a_kidless_jwks_key_verifies_a_token_that_names_a_kid(gateway, upstream, idp, wasm_path,
+                                                              where):
+    kp = keys.cached_keypair("ES512", "kidless-es512")
+    jwk = {k: v for k, v in kp.public_jwk().items() if k != "kid"}
+    if where == "inline":
+        provider = inline_provider(kp)
+        provider["jwks"] = {"inline": {"keys": [jwk]}}
+        extra = []
+    else:
+        idp.set_jwks({"keys": [jwk]})
+        provider = remote_provider(idp, algorithms=["ES512"])
+        extra = [cluster("idp", idp.port)]
+    gw = gateway([jwt_filter(wasm_path, jwt_config({"idp": provider}))], extra_clusters=extra)
+    tok = token(kp)  # its header names kid "kidless-es512"
+    assert keys.split(tok)[0]["kid"] == "kidless-es512"
+    r = client.get(gw.port, "/orders", client.bearer(tok))
+    assert r.status == 200, r.body
+    forged = keys.tamper_payload(tok, sub="admin")
+    # no key has that kid and the kid-less one refuses the signature
+    assert_problem(client.get(gw.port, "/orders", client.bearer(forged)), 401, "unknown_kid",
+                   token=forged)
+
+
 def test_metrics_are_labelled_for_prometheus(gateway, upstream, wasm_path):
     rules = [{"name": "health", "match": {"path_prefix": "/health"}, "requires": "none"},
              {"name": "orders", "match": {"prefix": "/"}, "requires": {"provider": "idp"}}]

@@ -23,7 +23,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256")
+ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256")
 
 
 def b64url(data: bytes) -> str:
@@ -68,6 +68,8 @@ class KeyPair:
             key = ec.generate_private_key(ec.SECP256R1())
         elif alg == "ES384":
             key = ec.generate_private_key(ec.SECP384R1())
+        elif alg == "ES512":
+            key = ec.generate_private_key(ec.SECP521R1())
         elif alg == "EdDSA":
             key = ed25519.Ed25519PrivateKey.generate()
         elif alg == "HS256":
