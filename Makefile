@@ -8,13 +8,21 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 ENVOY_VERSION := 1.40.0
 
-.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean
+FUZZ_TARGETS := jwt_config jose_parse jwt_request path_route
+# Smoke run per target in `make test`: a fixed seed and run count, so it is
+# deterministic; `make fuzz` runs each target FUZZ_SECONDS.
+FUZZ_SMOKE_RUNS := 20000
+FUZZ_SECONDS    := 300
+
+.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean fuzz fuzz-smoke fuzz-tools
 
 help:
 	@echo "make demo   build the filters, install Envoy, start the demo gateway"
 	@echo "make test   install test tools, run every test (core, core-in-wasm, clippy, end to end)"
 	@echo "make wasm   build dist/*.wasm"
 	@echo "make bench  run the benchmarks in benches/"
+	@echo "make fuzz   coverage-guided fuzzing (cargo fuzz, nightly), FUZZ_SECONDS per target"
+	@echo "make fuzz-smoke  a short deterministic fuzz run per target (part of make test)"
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -53,7 +61,28 @@ fmt-check: toolchain-components
 e2e: wasm venv
 	$(PY) -m pytest -q tests/e2e
 
-test: fmt-check test-core test-core-wasm clippy e2e
+# cargo-fuzz and the nightly toolchain (the machine image has nightly).
+fuzz-tools:
+	@cargo +nightly --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+# New inputs go to a scratch dir, never into the committed seed corpus.
+fuzz-smoke: fuzz-tools
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+		rm -rf fuzz/.scratch/$$t && mkdir -p fuzz/.scratch/$$t; \
+		echo "fuzz smoke: $$t ($(FUZZ_SMOKE_RUNS) runs)"; \
+		(cd fuzz && cargo +nightly fuzz run $$t .scratch/$$t corpus/$$t -- \
+			-runs=$(FUZZ_SMOKE_RUNS) -seed=1 -max_len=4096 -print_final_stats=0 2>&1 | tail -n 2) \
+			|| exit 1; \
+	done
+
+fuzz: fuzz-tools
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/.scratch/$$t; \
+		(cd fuzz && cargo +nightly fuzz run $$t .scratch/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
+
+test: fmt-check test-core test-core-wasm clippy fuzz-smoke e2e
 
 demo: wasm venv
 	$(PY) tests/demo.py

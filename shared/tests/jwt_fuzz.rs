@@ -6,8 +6,8 @@
 //!   byte for byte (base64url has no aliases: canonical trailing bits);
 //! - every denial is a 400/401 problem reply, never a 5xx.
 //!
-//! (cargo-fuzz needs a nightly toolchain, which this project's machines do
-//! not have; this runs on stable, natively and in Wasm.)
+//! This is the stable regression suite (natively and in Wasm); the
+//! coverage-guided targets are in `fuzz/` (`make fuzz`, nightly).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
