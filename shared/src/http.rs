@@ -1,8 +1,6 @@
 //! HTTP helpers shared by every filter: a snapshot of the request head,
-//! query and cookie parsing, path normalisation for rule matching, header
-//! validation and RFC 9457 problem bodies.
-
-use crate::host::LocalReply;
+//! query and cookie parsing, header validation. (Paths: [`crate::path`];
+//! problem replies: [`crate::problem`].)
 
 /// What a filter saw of the request when its headers arrived. Copied once:
 /// later callbacks (a paused request resumed from a timer) cannot read
@@ -132,34 +130,6 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-/// The path a rule is matched against: percent-encoded dots decoded, dot
-/// segments removed (RFC 3986 5.2.4) and repeated slashes merged, so that
-/// `/health/../orders` or `//orders` cannot slip past a rule meant for
-/// `/orders`. Envoy should still normalise paths itself (`normalize_path`,
-/// `merge_slashes`); this is defence in depth for when it does not.
-pub fn normalize_path_for_matching(path: &str) -> String {
-    let decoded = path.replace("%2e", ".").replace("%2E", ".");
-    let mut segments: Vec<&str> = Vec::new();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let mut out = String::with_capacity(decoded.len());
-    for s in &segments {
-        out.push('/');
-        out.push_str(s);
-    }
-    if out.is_empty() || (decoded.ends_with('/') && !segments.is_empty()) {
-        out.push('/');
-    }
-    out
-}
-
 /// A header name edgeward may set: an RFC 9110 token, lower-case, not a
 /// pseudo-header and not one that changes routing or framing.
 pub fn is_settable_header_name(name: &str) -> bool {
@@ -205,35 +175,6 @@ pub fn quote_header_string(s: &str) -> String {
     out
 }
 
-/// An RFC 9457 `application/problem+json` reply. `reason` is the stable code
-/// clients and operators match on; nothing from the request is echoed.
-pub fn problem_reply(
-    status: u16,
-    title: &str,
-    reason: &str,
-    detail: &str,
-    mut headers: Vec<(String, String)>,
-    details: String,
-) -> LocalReply {
-    let body = serde_json::json!({
-        "type": format!("urn:edgeward:problem:{reason}"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "reason": reason,
-    });
-    headers.push((
-        "content-type".to_string(),
-        "application/problem+json".to_string(),
-    ));
-    LocalReply {
-        status,
-        headers,
-        body: body.to_string().into_bytes(),
-        details,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,22 +205,6 @@ mod tests {
         let h = head(&[("cookie", "a=1; at=tok"), ("cookie", "at=\"two\"")]);
         assert_eq!(cookie_values(&h, "at"), vec!["tok", "two"]);
         assert!(cookie_values(&h, "b").is_empty());
-    }
-
-    #[test]
-    fn paths_are_normalised_for_matching() {
-        for (raw, want) in [
-            ("/", "/"),
-            ("", "/"),
-            ("/health/../orders", "/orders"),
-            ("//orders", "/orders"),
-            ("/health/%2e%2E/orders/", "/orders/"),
-            ("/./a/./b", "/a/b"),
-            ("/../../etc", "/etc"),
-            ("/health", "/health"),
-        ] {
-            assert_eq!(normalize_path_for_matching(raw), want, "{raw}");
-        }
     }
 
     #[test]

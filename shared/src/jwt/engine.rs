@@ -370,3 +370,137 @@ fn check_signature(
     }
     Err(failure)
 }
+
+/// How the requirement combines its providers' results, alone (as Envoy's
+/// `group_verifier_test` does for jwt_authn).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+
+    fn ok(p: usize) -> (usize, ProviderResult) {
+        (
+            p,
+            ProviderResult::Ok(Verified {
+                provider: p,
+                claims: Rc::new(VerifiedClaims::new(Map::new())),
+                tokens: vec![],
+            }),
+        )
+    }
+    fn fail(p: usize, r: Reason) -> (usize, ProviderResult) {
+        (p, ProviderResult::Fail(r))
+    }
+    fn none(p: usize) -> (usize, ProviderResult) {
+        (p, ProviderResult::NoToken)
+    }
+    fn wait(p: usize) -> (usize, ProviderResult) {
+        (p, ProviderResult::Wait(KeyNeed::UnknownKid))
+    }
+
+    fn all(results: Vec<(usize, ProviderResult)>) -> Outcome {
+        combine(7, true, false, results)
+    }
+    fn any(results: Vec<(usize, ProviderResult)>) -> Outcome {
+        combine(7, false, false, results)
+    }
+    fn allow_missing(results: Vec<(usize, ProviderResult)>) -> Outcome {
+        combine(7, false, true, results)
+    }
+
+    fn allowed(o: &Outcome) -> Option<Vec<usize>> {
+        match o {
+            Outcome::Allow { rule, verified } => {
+                assert_eq!(*rule, Some(7));
+                Some(verified.iter().map(|v| v.provider).collect())
+            }
+            _ => None,
+        }
+    }
+    fn denied(o: &Outcome) -> Option<(Reason, Option<usize>)> {
+        match o {
+            Outcome::Deny {
+                reason, provider, ..
+            } => Some((*reason, *provider)),
+            _ => None,
+        }
+    }
+    fn waits(o: &Outcome) -> bool {
+        matches!(o, Outcome::Wait { rule: 7, .. })
+    }
+
+    #[test]
+    fn all_needs_every_provider_and_reports_the_first_failure() {
+        assert_eq!(allowed(&all(vec![ok(0), ok(1)])), Some(vec![0, 1]));
+        assert_eq!(
+            denied(&all(vec![ok(0), none(1)])),
+            Some((Reason::MissingToken, Some(1)))
+        );
+        assert_eq!(
+            denied(&all(vec![
+                fail(0, Reason::Expired),
+                fail(1, Reason::BadSignature)
+            ])),
+            Some((Reason::Expired, Some(0)))
+        );
+        // A failure decides at once; a wait only when nothing failed.
+        assert_eq!(
+            denied(&all(vec![wait(0), fail(1, Reason::Expired)])),
+            Some((Reason::Expired, Some(1)))
+        );
+        assert!(waits(&all(vec![ok(0), wait(1)])));
+    }
+
+    #[test]
+    fn any_passes_on_one_and_reports_the_most_specific_failure() {
+        assert_eq!(allowed(&any(vec![none(0), ok(1)])), Some(vec![1]));
+        assert_eq!(
+            allowed(&any(vec![fail(0, Reason::BadSignature), ok(1)])),
+            Some(vec![1])
+        );
+        // a token examined and refused beats "no token" and "other issuer"
+        assert_eq!(
+            denied(&any(vec![
+                none(0),
+                fail(1, Reason::IssuerMismatch),
+                fail(2, Reason::Expired)
+            ])),
+            Some((Reason::Expired, Some(2)))
+        );
+        assert_eq!(
+            denied(&any(vec![fail(0, Reason::IssuerMismatch), none(1)])),
+            Some((Reason::IssuerMismatch, Some(0)))
+        );
+        // equally specific: the first provider's
+        assert_eq!(
+            denied(&any(vec![
+                fail(0, Reason::BadSignature),
+                fail(1, Reason::Expired)
+            ])),
+            Some((Reason::BadSignature, Some(0)))
+        );
+        assert_eq!(
+            denied(&any(vec![none(0), none(1)])),
+            Some((Reason::MissingToken, Some(0)))
+        );
+        // one provider may still pass after a fetch: wait
+        assert!(waits(&any(vec![fail(0, Reason::Expired), wait(1)])));
+    }
+
+    #[test]
+    fn allow_missing_passes_anonymous_requests_but_not_bad_tokens() {
+        assert_eq!(
+            allowed(&allow_missing(vec![none(0), none(1)])),
+            Some(vec![])
+        );
+        assert_eq!(allowed(&allow_missing(vec![none(0), ok(1)])), Some(vec![1]));
+        assert_eq!(
+            denied(&allow_missing(vec![fail(0, Reason::Expired), none(1)])),
+            Some((Reason::Expired, Some(0)))
+        );
+        assert_eq!(
+            allowed(&allow_missing(vec![fail(0, Reason::Expired), ok(1)])),
+            Some(vec![1])
+        );
+    }
+}
