@@ -65,11 +65,13 @@ def scenarios() -> list[dict]:
              spoof="evil-corp", status=200, tenant="acme"),
         dict(name="health, spoofed x-tenant-id (must not reach upstream)", path="/health",
              token=None, spoof="evil-corp", status=200, tenant=None),
+        dict(name="path parameter trick (a servlet container reads /health): 400 non_canonical_path",
+             path="/health;x=1", token=None, status=400),
     ]
 
 
 def curl_line(s: dict) -> str:
-    parts = ["curl -s -i"]
+    parts = ["curl -s -i --path-as-is"]
     if s.get("token"):
         parts.append(f'-H "Authorization: Bearer ${s["token"]}"')
     if s.get("spoof"):
