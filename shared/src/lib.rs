@@ -10,12 +10,14 @@
 //! canonical-path policy), [`route`] (matching), [`identity`] (what the JWT
 //! filter publishes), [`shared_record`] (CAS records in shared data),
 //! [`metrics`] (names and labels), [`reason`] and [`problem`] (stable reason
-//! codes and RFC 9457 replies), [`http`] (request snapshot and header helpers).
+//! codes and RFC 9457 replies), [`http`] (request snapshot and header helpers),
+//! [`json`] and [`body`] (strict JSON bodies read as the upstream will).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod body;
 pub mod config;
 pub mod crypto;
 pub mod filter;
@@ -23,6 +25,7 @@ pub mod host;
 pub mod http;
 pub mod identity;
 pub mod jose;
+pub mod json;
 pub mod jwt;
 pub mod metrics;
 pub mod path;

@@ -18,6 +18,14 @@ pub enum Reason {
     /// The request path is not in canonical form (dot segments, `%2F`,
     /// `\`, `;`, encoded unreserved characters, `//`, control bytes).
     NonCanonicalPath,
+    /// A body the filter must read has a missing, disallowed, repeated or
+    /// oddly parameterised content type, or a content encoding.
+    UnsupportedMediaType,
+    /// The body is larger than the filter's limit.
+    BodyTooLarge,
+    /// The body is not strict JSON (invalid UTF-8, a duplicated key,
+    /// trailing data, nesting past the bound) or its length is malformed.
+    InvalidBody,
 
     // ---- JWT ----
     /// No token in any location the provider reads.
@@ -60,10 +68,13 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 24] = [
         Reason::InternalError,
         Reason::FilterUnconfigured,
         Reason::NonCanonicalPath,
+        Reason::UnsupportedMediaType,
+        Reason::BodyTooLarge,
+        Reason::InvalidBody,
         Reason::MissingToken,
         Reason::MultipleTokens,
         Reason::TokenTooLarge,
@@ -89,6 +100,9 @@ impl Reason {
             Reason::InternalError => "internal_error",
             Reason::FilterUnconfigured => "filter_unconfigured",
             Reason::NonCanonicalPath => "non_canonical_path",
+            Reason::UnsupportedMediaType => "unsupported_media_type",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::InvalidBody => "invalid_body",
             Reason::MissingToken => "missing_token",
             Reason::MultipleTokens => "multiple_tokens",
             Reason::TokenTooLarge => "token_too_large",
@@ -114,7 +128,9 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::InternalError | Reason::FilterUnconfigured => 500,
-            Reason::NonCanonicalPath | Reason::MultipleTokens => 400,
+            Reason::NonCanonicalPath | Reason::MultipleTokens | Reason::InvalidBody => 400,
+            Reason::UnsupportedMediaType => 415,
+            Reason::BodyTooLarge => 413,
             Reason::NoRuleMatched => 403,
             Reason::MissingToken
             | Reason::TokenTooLarge
@@ -145,6 +161,14 @@ impl Reason {
                 "The request path is not in canonical form (dot segments, encoded slashes, \
                  backslashes, ';' parameters, needlessly encoded characters, '//' or control \
                  bytes)."
+            }
+            Reason::UnsupportedMediaType => {
+                "The request body's content type or encoding is not accepted here."
+            }
+            Reason::BodyTooLarge => "The request body is larger than allowed.",
+            Reason::InvalidBody => {
+                "The request body is not strict JSON (UTF-8, no duplicated keys, no trailing \
+                 data, bounded nesting)."
             }
             Reason::MissingToken => "No bearer token was presented.",
             Reason::MultipleTokens => "More than one token was presented in one location.",
