@@ -18,6 +18,7 @@
 )]
 
 pub mod body;
+pub mod client_ip;
 pub mod config;
 pub mod crypto;
 pub mod filter;
