@@ -1,27 +1,52 @@
 #!/usr/bin/env python3
-"""Load benchmark through a real Envoy: edgeward-jwt against no filter and
-against Envoy's native jwt_authn.
+"""Load benchmark through a real Envoy, by the paired method.
 
-Method (as in shared/PLATFORM.md): Envoy --concurrency 1 pinned to CPU 0, wrk
-pinned to CPU 1, a direct_response route (no upstream), the same request for
-every case. For each case: requests/s and Envoy CPU time per request (from
-/proc/<pid>/stat), then both as ratios to the no-filter case measured in the
-same run. This machine is shared and noisy: compare ratios, not absolutes.
+Why paired: on these shared VMs one unchanged no-filter Envoy drifts by 20%
+between sequential runs, which swamps the differences we want to see. So
+every case runs AT THE SAME TIME as its own no-filter Envoy (its baseline),
+and the figure reported is the ratio of the two:
 
-    .venv/bin/python benches/load.py [--seconds 5] [--connections 10]
+- both Envoys are started under `taskset -c 0` (the whole process, worker
+  threads included; `taskset -p` on a running Envoy would pin only its main
+  thread), with `--concurrency 1`;
+- one `wrk -t1 -c10` per Envoy, both on CPU 1, 1 s warm-up then N s;
+- CPU time = sum of the first field of /proc/PID/task/*/schedstat (ns on
+  CPU) over every thread of each Envoy, read before and after;
+- ratio = case CPU per request / baseline CPU per request;
+- R rounds, each with fresh Envoys and the cases in a new random order;
+  printed as median [min-max], with the command that reruns the case.
 
-(`make bench` runs it.)
+The `no filter` case (no filter against no filter) must read ~1.00; if it
+does not, the run is not trustworthy.
+
+    .venv/bin/python benches/load.py [--seconds 5] [--rounds 3] [--only REGEX]
+                                     [--json out.json] [--list]
+
+Adding a case: append a `Case` to `default_cases()` (or build a list and
+call `main(argv, cases)` from another script, as benches/abi-floor/run.py
+does). A case is a name, the HTTP filters under test, the request wrk sends,
+where the route goes, and optional extra clusters / bootstrap pieces. The
+baseline of a case is the same Envoy, route and request without those
+filters (`shared_filters`, e.g. the buffer filter of body cases, stay in
+both).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import re
+import shlex
+import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -30,12 +55,427 @@ from harness import keys  # noqa: E402
 from harness.envoy import EnvoyProcess, gateway_config, wasm_filter  # noqa: E402
 from harness.ports import free_port  # noqa: E402
 
+WORK = REPO / "tests" / ".work" / "bench"
+ENVOY_CPU, WRK_CPU = "0", "1"
 WASM = REPO / "dist" / "edgeward_jwt.wasm"
 ISS, AUD = "https://idp.bench", "bench-api"
-ROUTES = [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]
+
+# Route kinds. DIRECT_RESPONSE answers inside Envoy; UPSTREAM routes to the
+# cluster `upstream`, served by a small direct_response Envoy that load.py
+# starts for each side (on the wrk CPU, so it never competes with the
+# measured Envoys). Any other string is a cluster name the case supplies in
+# `extra_clusters` and serves itself.
+DIRECT_RESPONSE = "direct_response"
+UPSTREAM = "upstream"
 
 
-def edgeward(kp, cache_size: int) -> list:
+# --------------------------------------------------------------------------
+# What a case is
+# --------------------------------------------------------------------------
+
+@dataclass
+class RequestSpec:
+    """The request wrk sends over and over."""
+    method: str = "GET"
+    path: str = "/orders"
+    headers: dict = field(default_factory=dict)
+    body: bytes | None = None
+
+
+@dataclass
+class Probe:
+    """A request sent once before measuring, with the status it must get:
+    proves the filter under test is really in the chain (e.g. no token ->
+    401), so a filter that silently does nothing cannot pass for a cheap one."""
+    request: RequestSpec
+    status: int
+
+
+@dataclass
+class Case:
+    name: str
+    # Filters under test (before `shared_filters` and the router). A callable
+    # is called only if the case is selected (e.g. one that builds a .wasm).
+    http_filters: list | Callable[[], list]
+    request: RequestSpec = field(default_factory=RequestSpec)
+    route: str = DIRECT_RESPONSE
+    extra_clusters: list = field(default_factory=list)
+    # Deep-merged into both bootstraps: dicts merge, lists are appended to.
+    bootstrap_extra: dict = field(default_factory=dict)
+    # Filters both the case and its baseline run, after the filters under
+    # test. None means: Envoy's buffer filter when the request has a body
+    # (without something waiting for the body, Envoy answers a POST to a
+    # direct_response route early and the benchmark measures TCP setup).
+    shared_filters: list | None = None
+    probes: list = field(default_factory=list)
+    # Run after each measurement with (case Envoy, requests); raises when the
+    # case did not do what it claims (e.g. a cache that never hit).
+    check: Callable[[EnvoyProcess, int], None] | None = None
+    # Not in the default run; selected only by --only.
+    optional: bool = False
+
+    def filters(self) -> list:
+        if callable(self.http_filters):
+            self.http_filters = self.http_filters()
+        return list(self.http_filters)
+
+    def common_filters(self) -> list:
+        if self.shared_filters is not None:
+            return list(self.shared_filters)
+        if self.request.body is not None:
+            return [buffer_filter(max(2 * len(self.request.body), 1 << 20))]
+        return []
+
+
+# --------------------------------------------------------------------------
+# Envoy configuration pieces
+# --------------------------------------------------------------------------
+
+def buffer_filter(max_request_bytes: int) -> dict:
+    return {
+        "name": "envoy.filters.http.buffer",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": max_request_bytes,
+        },
+    }
+
+
+def direct_response_routes(status: int = 200, body: str = "ok") -> list:
+    return [{"match": {"prefix": "/"},
+             "direct_response": {"status": status, "body": {"inline_string": body}}}]
+
+
+def deep_merge(dst: dict, src: dict) -> dict:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            deep_merge(dst[k], v)
+        elif isinstance(v, list) and isinstance(dst.get(k), list):
+            dst[k].extend(v)
+        else:
+            dst[k] = v
+    return dst
+
+
+def bootstrap(case: Case, with_case_filters: bool, upstream_port: int) -> dict:
+    filters = (case.filters() if with_case_filters else []) + case.common_filters()
+    if case.route == DIRECT_RESPONSE:
+        routes = direct_response_routes()
+    else:
+        routes = [{"match": {"prefix": "/"}, "route": {"cluster": case.route}}]
+    # No access log: it would cost both sides the same, diluting every ratio.
+    cfg = gateway_config(free_port(), free_port(), upstream_port, filters,
+                         extra_clusters=case.extra_clusters, routes=routes,
+                         hcm_extra={"access_log": []})
+    return deep_merge(cfg, json.loads(json.dumps(case.bootstrap_extra)))
+
+
+# --------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------
+
+class PinnedEnvoy(EnvoyProcess):
+    """An Envoy started under `taskset -c CPU`, so every thread it ever
+    creates inherits the affinity (taskset execs Envoy: same pid)."""
+
+    def __init__(self, config: dict, cpu: str, name: str):
+        super().__init__(config, concurrency=1, log_level="warn", name=name,
+                         workdir=None)
+        self.cpu = cpu
+
+    def command(self) -> list[str]:
+        return ["taskset", "-c", self.cpu] + super().command()
+
+    def check_pinned(self):
+        """Every thread must be allowed on our CPU only."""
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            status = (task / "status").read_text()
+            allowed = re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.M).group(1)
+            if allowed != self.cpu:
+                raise RuntimeError(f"thread {task.name} of Envoy {self.proc.pid} may run on "
+                                   f"CPUs {allowed}, not only {self.cpu}")
+
+    def connections_opened(self) -> int:
+        got = self.stat("http.edgeward.downstream_cx_total")
+        if not isinstance(got, int):
+            raise RuntimeError(f"Envoy {self.proc.pid}: no downstream_cx_total stat ({got!r})")
+        return got
+
+    def cpu_ns(self) -> int:
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # a thread that just exited
+        return total
+
+
+def start_envoy(cfg: dict, cpu: str, name: str) -> PinnedEnvoy:
+    env = PinnedEnvoy(cfg, cpu, name)
+    env.start(timeout=60)
+    try:
+        env.check_pinned()
+    except BaseException:
+        env.stop()
+        raise
+    return env
+
+
+def lua_string(data: str | bytes) -> str:
+    """A Lua string literal for any bytes (decimal escapes, no quoting issues)."""
+    raw = data.encode() if isinstance(data, str) else data
+    out = []
+    for b in raw:
+        ch = chr(b)
+        out.append(ch if 0x20 <= b < 0x7f and ch not in "\"\\" else f"\\{b:03d}")
+    return '"' + "".join(out) + '"'
+
+
+def wrk_script(req: RequestSpec, path: Path) -> Path:
+    lines = [f"wrk.method = {lua_string(req.method)}",
+             f"wrk.path = {lua_string(req.path)}"]
+    for k, v in req.headers.items():
+        lines.append(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}")
+    if req.body is not None:
+        body_file = path.with_suffix(".body")
+        body_file.write_bytes(req.body)
+        lines.append(f"local f = assert(io.open({lua_string(str(body_file))}, \"rb\"))")
+        lines.append("wrk.body = f:read(\"*a\")")
+        lines.append("f:close()")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk_command(port: int, script: Path, seconds: float, connections: int) -> list[str]:
+    return ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+            "-s", str(script), f"http://127.0.0.1:{port}/"]
+
+
+def parse_wrk(out: str, who: str) -> dict:
+    total = re.search(r"(\d+) requests in", out)
+    if not total:
+        raise RuntimeError(f"{who}: cannot read wrk's output:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{who}: {non2xx.group(1)} non-2xx responses; the case is broken")
+    errors = re.search(r"Socket errors: (.*)", out)
+    if errors:
+        raise RuntimeError(f"{who}: socket errors ({errors.group(1)}): Envoy closes "
+                           "connections (an early reply?); the case is broken")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"requests": int(total.group(1)), "rps": rps}
+
+
+def run_wrk_pair(cmds: list[list[str]], who: list[str]) -> list[dict]:
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in cmds]
+    outs = [p.communicate()[0] for p in procs]
+    for p, out, w in zip(procs, outs, who):
+        if p.returncode != 0:
+            raise RuntimeError(f"{w}: wrk exited {p.returncode}:\n{out}")
+    return [parse_wrk(o, w) for o, w in zip(outs, who)]
+
+
+def send_once(port: int, req: RequestSpec) -> int:
+    r = urllib.request.Request(f"http://127.0.0.1:{port}{req.path}", data=req.body,
+                               method=req.method, headers=req.headers)
+    try:
+        with urllib.request.urlopen(r, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+# --------------------------------------------------------------------------
+# One paired measurement
+# --------------------------------------------------------------------------
+
+def start_upstream(name: str) -> PinnedEnvoy:
+    cfg = gateway_config(free_port(), free_port(), free_port(), [],
+                         routes=direct_response_routes(), hcm_extra={"access_log": []})
+    return start_envoy(cfg, WRK_CPU, name)
+
+
+def measure_pair(case: Case, seconds: float, connections: int) -> dict:
+    WORK.mkdir(parents=True, exist_ok=True)
+    started: list[PinnedEnvoy] = []
+    try:
+        ups = [0, 0]
+        if case.route == UPSTREAM:
+            for i in range(2):
+                u = start_upstream("bench-upstream")
+                started.append(u)
+                ups[i] = u.port
+        base = start_envoy(bootstrap(case, False, ups[0]), ENVOY_CPU, "bench-base")
+        started.append(base)
+        subj = start_envoy(bootstrap(case, True, ups[1]), ENVOY_CPU, "bench-case")
+        started.append(subj)
+        for status_env, label in ((base, "baseline"), (subj, "case")):
+            got = send_once(status_env.port, case.request)
+            if got != 200:
+                raise RuntimeError(f"{case.name} ({label}): the benchmark request got {got}, "
+                                   f"not 200; see {status_env.workdir}")
+        for probe in case.probes:
+            got = send_once(subj.port, probe.request)
+            if got != probe.status:
+                raise RuntimeError(f"{case.name}: probe {probe.request.method} "
+                                   f"{probe.request.path} got {got}, expected {probe.status}: "
+                                   "is the filter under test in the chain?")
+        script = wrk_script(case.request, WORK / f"req-{os.getpid()}.lua")
+        who = [f"{case.name} (baseline)", case.name]
+        ports = [base.port, subj.port]
+        run_wrk_pair([wrk_command(p, script, 1, connections) for p in ports], who)  # warm-up
+        cx0 = [base.connections_opened(), subj.connections_opened()]
+        cpu0 = [base.cpu_ns(), subj.cpu_ns()]
+        res = run_wrk_pair([wrk_command(p, script, seconds, connections) for p in ports], who)
+        cpu1 = [base.cpu_ns(), subj.cpu_ns()]
+        cx1 = [base.connections_opened(), subj.connections_opened()]
+        for w, a, b in zip(who, cx0, cx1):
+            # wrk keeps its connections open; many new ones mean Envoy closes
+            # them (an early reply to a POST, `connection: close`): the run
+            # would measure TCP setup.
+            if b - a > 2 * connections:
+                raise RuntimeError(f"{w}: {b - a} connections opened during the run "
+                                   f"(wrk keeps {connections}); Envoy closes them, so this "
+                                   "measures TCP setup. A body case needs something that "
+                                   "waits for the body (the buffer filter).")
+        for env in (base, subj):
+            if not env.is_running():
+                raise RuntimeError(f"{case.name}: an Envoy exited; see {env.workdir}")
+        if case.check:
+            case.check(subj, res[1]["requests"])
+        base_us = (cpu1[0] - cpu0[0]) / 1e3 / res[0]["requests"]
+        case_us = (cpu1[1] - cpu0[1]) / 1e3 / res[1]["requests"]
+        return {"ratio": case_us / base_us, "case_us": case_us, "base_us": base_us,
+                "case_rps": res[1]["rps"], "base_rps": res[0]["rps"],
+                "case_requests": res[1]["requests"], "base_requests": res[0]["requests"]}
+    finally:
+        for env in reversed(started):
+            env.stop()
+
+
+# --------------------------------------------------------------------------
+# Runs and reporting
+# --------------------------------------------------------------------------
+
+def summarize(rounds: list[dict]) -> dict:
+    def stat(key):
+        vals = [r[key] for r in rounds]
+        return {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+    for r in rounds:
+        r["extra_us"] = r["case_us"] - r["base_us"]
+    return {"ratio": stat("ratio"), "extra_us": stat("extra_us"), "case_us": stat("case_us"),
+            "base_us": stat("base_us"), "rounds": rounds}
+
+
+def rerun_command(script: str, only: str | None, seconds: float, rounds: int) -> str:
+    cmd = [".venv/bin/python", script]
+    if only:
+        cmd += ["--only", only]
+    cmd += ["--seconds", f"{seconds:g}", "--rounds", str(rounds)]
+    return " ".join(shlex.quote(c) for c in cmd)
+
+
+def print_table(cases: list[Case], results: dict, script: str, args) -> None:
+    width = max(len(c.name) for c in cases)
+    print(f"\n{'case':{width}}  {'CPU/request vs paired no filter':<31}  "
+          f"{'extra us/req':>12}  {'no filter us/req':>16}")
+    for c in cases:
+        s = results[c.name]
+        r = s["ratio"]
+        ratio = f"{r['median']:.3f} [{r['min']:.3f}-{r['max']:.3f}]"
+        print(f"{c.name:{width}}  {ratio:<31}  {s['extra_us']['median']:12.1f}  "
+              f"{s['base_us']['median']:16.1f}")
+    print(f"\n{args.rounds} rounds x {args.seconds:g} s, each case beside its own no-filter "
+          "Envoy; median [min-max] over rounds. extra us/req: case minus its baseline, "
+          "median over rounds (absolute us drift with the host's load; ratios do not).")
+    print("Rerun one case:")
+    for c in cases:
+        print(f"  {rerun_command(script, name_regex(c.name), args.seconds, args.rounds)}")
+    print(f"Rerun all: {rerun_command(script, args.only, args.seconds, args.rounds)}")
+
+
+def name_regex(name: str) -> str:
+    """An anchored regex matching exactly `name` (readable: only regex
+    metacharacters are escaped)."""
+    return "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", name) + "$"
+
+
+def select(cases: list[Case], only: str | None) -> list[Case]:
+    if only:
+        return [c for c in cases if re.search(only, c.name)]
+    return [c for c in cases if not c.optional]
+
+
+def main(argv=None, cases: list[Case] | None = None, script: str | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=5, help="measured seconds per round (5)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each with fresh Envoys (3)")
+    ap.add_argument("--connections", type=int, default=10, help="wrk connections per Envoy (10)")
+    ap.add_argument("--only", help="regex of case names to run (also selects optional cases)")
+    ap.add_argument("--json", type=Path, help="write every round's figures here")
+    ap.add_argument("--list", action="store_true", help="list the case names and exit")
+    ap.add_argument("--seed", type=int, help="seed of the case order (default: random)")
+    args = ap.parse_args(argv)
+    if script is None:
+        script = os.path.relpath(Path(sys.argv[0]).resolve(), REPO)
+    all_cases = cases if cases is not None else default_cases()
+    if args.list:
+        for c in all_cases:
+            print(c.name + ("  (optional)" if c.optional else ""))
+        return 0
+    chosen = select(all_cases, args.only)
+    if not chosen:
+        print(f"no case matches {args.only!r}; --list shows them", file=sys.stderr)
+        return 2
+    for tool in ("wrk", "taskset"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            print(f"{tool} is missing: apt-get install -y wrk util-linux "
+                  "(benches/run.sh does it)", file=sys.stderr)
+            return 2
+    if (os.cpu_count() or 1) < 2:
+        print("the paired method needs 2 CPUs (Envoys on 0, wrk on 1)", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    rounds: dict = {c.name: [] for c in chosen}
+    for r in range(args.rounds):
+        order = chosen[:]
+        rng.shuffle(order)
+        for c in order:
+            t0 = time.monotonic()
+            m = measure_pair(c, args.seconds, args.connections)
+            rounds[c.name].append(m)
+            print(f"round {r + 1}/{args.rounds}  {c.name:40} ratio {m['ratio']:6.3f}  "
+                  f"case {m['case_us']:7.1f} us  base {m['base_us']:6.1f} us  "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+    results = {name: summarize(rs) for name, rs in rounds.items()}
+    print_table(chosen, results, script, args)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "method": "paired", "seconds": args.seconds, "rounds": args.rounds,
+            "connections": args.connections,
+            "command": rerun_command(script, args.only, args.seconds, args.rounds),
+            "cases": results,
+        }, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# The cases: edgeward-jwt against no filter and Envoy's native jwt_authn
+# --------------------------------------------------------------------------
+
+def bearer(token: str, path: str = "/orders") -> RequestSpec:
+    return RequestSpec(path=path, headers={"authorization": f"Bearer {token}"})
+
+
+def no_token_probe() -> Probe:
+    return Probe(RequestSpec(path="/orders"), 401)
+
+
+def edgeward_filters(kp, cache_size: int) -> list:
     cfg = {
         "providers": {"idp": {
             "issuer": ISS, "audiences": [AUD], "algorithms": [kp.alg],
@@ -47,9 +487,9 @@ def edgeward(kp, cache_size: int) -> list:
     return [wasm_filter("edgeward_jwt", WASM, cfg, failure_policy="FAIL_CLOSED")]
 
 
-def minimal_wasm() -> list:
-    """The floor: a proxy-wasm filter that reads one header and sets one
-    (tests/fixtures/trivial-filter), built here."""
+def trivial_wasm_filters() -> list:
+    """tests/fixtures/trivial-filter (proxy-wasm SDK: reads one header, sets
+    one), built here on first use."""
     manifest = REPO / "tests" / "fixtures" / "trivial-filter" / "Cargo.toml"
     target = REPO / "tests" / ".work" / "trivial-target"
     subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "--manifest-path",
@@ -59,81 +499,70 @@ def minimal_wasm() -> list:
     return [wasm_filter("trivial", path, {})]
 
 
-def native_jwt_authn(kp) -> list:
+def native_jwt_authn_filters(kp, cache_size: int = 0) -> list:
+    provider = {
+        "issuer": ISS, "audiences": [AUD],
+        "local_jwks": {"inline_string": json.dumps(keys.jwks(kp))},
+    }
+    if cache_size:
+        provider["jwt_cache_config"] = {"jwt_cache_size": cache_size}
     return [{
         "name": "envoy.filters.http.jwt_authn",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-            "providers": {"idp": {
-                "issuer": ISS, "audiences": [AUD],
-                "local_jwks": {"inline_string": json.dumps(keys.jwks(kp))},
-            }},
+            "providers": {"idp": provider},
             "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}],
         },
     }]
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def stat_at_least(name: str, share: float) -> Callable[[EnvoyProcess, int], None]:
+    """A check: counter `name` grew by at least share x the measured requests
+    (it also counts warm-up requests, so it only errs towards passing)."""
+    def check(env: EnvoyProcess, requests: int) -> None:
+        got = env.stat(name)
+        if not isinstance(got, int) or got < share * requests:
+            raise RuntimeError(f"{name} = {got} after {requests} requests: "
+                               "the case does not exercise what it claims")
+    return check
 
 
-def run_case(name: str, filters: list, token: str | None, seconds: int, connections: int) -> dict:
-    admin, port = free_port(), free_port()
-    cfg = gateway_config(port, admin, free_port(), filters, routes=ROUTES, access_log_path="/dev/null")
-    env = EnvoyProcess(cfg, concurrency=1, log_level="warn", name="bench")
-    env.start()
-    try:
-        subprocess.run(["taskset", "-pc", "0", str(env.proc.pid)], check=True, capture_output=True)
-        lua = REPO / "tests" / ".work" / "bench-headers.lua"
-        lua.parent.mkdir(parents=True, exist_ok=True)
-        lua.write_text(
-            f'wrk.headers["authorization"] = "Bearer {token}"\n' if token else "\n")
-        url = f"http://127.0.0.1:{port}/orders"
-        wrk = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "-s", str(lua)]
-        subprocess.run(wrk + ["-d1s", url], check=True, capture_output=True)  # warm-up
-        before = cpu_seconds(env.proc.pid)
-        out = subprocess.run(wrk + [f"-d{seconds}s", url], check=True, capture_output=True, text=True).stdout
-        cpu = cpu_seconds(env.proc.pid) - before
-        total = int(re.search(r"(\d+) requests in", out).group(1))
-        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        if non2xx:
-            raise RuntimeError(f"{name}: {non2xx.group(1)} non-2xx responses; the case is broken")
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        return {"case": name, "rps": rps, "cpu_us_per_req": cpu / total * 1e6}
-    finally:
-        env.stop()
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=10)
-    ap.add_argument("--only", help="regex of case names to run (the no-filter baseline always runs)")
-    args = ap.parse_args()
+def default_cases() -> list[Case]:
+    if not WASM.exists():
+        raise SystemExit(f"{WASM} is missing: run `make wasm` first")
     claims = keys.standard_claims(ISS, AUD, ttl=3600)
     kps = {alg: keys.cached_keypair(alg) for alg in ("RS256", "ES256", "EdDSA", "HS256")}
     tok = {alg: keys.mint(kp, claims) for alg, kp in kps.items()}
-    cases = [
-        ("no filter", [], None),
-        ("minimal wasm filter (floor)", minimal_wasm(), None),
-        ("native jwt_authn RS256", native_jwt_authn(kps["RS256"]), tok["RS256"]),
-        ("native jwt_authn ES256", native_jwt_authn(kps["ES256"]), tok["ES256"]),
-        ("edgeward RS256, cached token", edgeward(kps["RS256"], 1000), tok["RS256"]),
-        ("edgeward RS256, no cache", edgeward(kps["RS256"], 0), tok["RS256"]),
-        ("edgeward ES256, no cache", edgeward(kps["ES256"], 0), tok["ES256"]),
-        ("edgeward EdDSA, no cache", edgeward(kps["EdDSA"], 0), tok["EdDSA"]),
-        ("edgeward HS256, no cache", edgeward(kps["HS256"], 0), tok["HS256"]),
+
+    def edgeward(alg: str, cache_size: int, check=None) -> Case:
+        label = "cached token" if cache_size else "no cache"
+        return Case(f"edgeward {alg}, {label}",
+                    lambda: edgeward_filters(kps[alg], cache_size),
+                    bearer(tok[alg]), probes=[no_token_probe()], check=check)
+
+    def native(alg: str, cache_size: int = 0) -> Case:
+        label = f", jwt_cache_size {cache_size}" if cache_size else ", no cache"
+        return Case(f"native jwt_authn {alg}{label}",
+                    lambda: native_jwt_authn_filters(kps[alg], cache_size),
+                    bearer(tok[alg]), probes=[no_token_probe()])
+
+    return [
+        Case("no filter", [], RequestSpec()),
+        Case("minimal wasm filter (SDK)", trivial_wasm_filters, RequestSpec()),
+        native("RS256"),
+        native("ES256"),
+        native("RS256", cache_size=100),
+        edgeward("RS256", 1000, check=stat_at_least("wasmcustom.edgeward.jwt.token_cache.hit", 1.0)),
+        edgeward("RS256", 0),
+        edgeward("ES256", 0),
+        edgeward("EdDSA", 0),
+        edgeward("HS256", 0),
+        # Route kinds other than direct_response; not in the default run.
+        Case("no filter, via upstream", [], RequestSpec(), route=UPSTREAM, optional=True),
+        Case("no filter, POST 1 KB", [], RequestSpec(method="POST", body=b"x" * 1024,
+                                                       headers={"content-type": "text/plain"}),
+             optional=True),
     ]
-    if args.only:
-        cases = [c for c in cases if c[0] == "no filter" or re.search(args.only, c[0])]
-    results = [run_case(n, f, t, args.seconds, args.connections) for n, f, t in cases]
-    base = results[0]
-    print(f"\n{'case':34} {'req/s':>9} {'vs none':>8} {'CPU us/req':>11} {'CPU vs none':>12}")
-    for r in results:
-        print(f"{r['case']:34} {r['rps']:9.0f} {r['rps'] / base['rps']:8.3f} "
-              f"{r['cpu_us_per_req']:11.1f} {r['cpu_us_per_req'] / base['cpu_us_per_req']:12.2f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,4 +17,4 @@ echo "== micro: ES256 verification (benches/p256) =="
 bash benches/p256/run.sh "${MICRO_ITERATIONS:-2000}"
 
 echo "== load: through Envoy (benches/load.py) =="
-.venv/bin/python benches/load.py --seconds "${LOAD_SECONDS:-5}"
+.venv/bin/python benches/load.py --seconds "${LOAD_SECONDS:-5}" --rounds "${LOAD_ROUNDS:-3}"
