@@ -8,6 +8,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 ENVOY_VERSION := 1.40.0
 
+<<<<<<< HEAD
 FUZZ_TARGETS := jwt_config jose_parse jwt_request path_route
 # Smoke run per target in `make test`: a fixed seed and run count, so it is
 # deterministic; `make fuzz` runs each target FUZZ_SECONDS.
@@ -15,14 +16,29 @@ FUZZ_SMOKE_RUNS := 20000
 FUZZ_SECONDS    := 300
 
 .PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean fuzz fuzz-smoke fuzz-tools
+=======
+# The Rate Limit Service (gRPC, limitador + Redis) used by the global rate-limit
+# tests and the demo. Its own Cargo workspace, so the main workspace never builds it.
+# limitador is built without its default features (RocksDB, its own Redis storage):
+# no C++ and no libclang needed. redis-server is for the tests and the demo.
+RLS_DIR     := services/ratelimit-service
+RLS_BIN     := $(RLS_DIR)/target/release/edgeward-ratelimit-service
+RLS_APT     := redis-server
+
+.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls
+>>>>>>> wip/rls
 
 help:
 	@echo "make demo   build the filters, install Envoy, start the demo gateway"
 	@echo "make test   install test tools, run every test (core, core-in-wasm, clippy, end to end)"
 	@echo "make wasm   build dist/*.wasm"
 	@echo "make bench  run the benchmarks in benches/"
+<<<<<<< HEAD
 	@echo "make fuzz   coverage-guided fuzzing (cargo fuzz, nightly), FUZZ_SECONDS per target"
 	@echo "make fuzz-smoke  a short deterministic fuzz run per target (part of make test)"
+=======
+	@echo "make rls    build the Redis-backed Rate Limit Service ($(RLS_BIN))"
+>>>>>>> wip/rls
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -58,7 +74,7 @@ clippy: wasm-target toolchain-components
 fmt-check: toolchain-components
 	cargo fmt --all -- --check
 
-e2e: wasm venv
+e2e: wasm venv rls
 	$(PY) -m pytest -q tests/e2e
 
 # cargo-fuzz and the nightly toolchain (the machine image has nightly).
@@ -89,6 +105,16 @@ demo: wasm venv
 
 bench: wasm venv
 	bash benches/run.sh
+
+# apt only for packages dpkg says are missing (as root: no sudo on these machines).
+rls:
+	@missing=$$(for p in $(RLS_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	cd $(RLS_DIR) && cargo build --release --locked
+	@ls -l $(RLS_BIN)
 
 clean:
 	rm -rf dist target $(VENV)
