@@ -12,3 +12,4 @@
 pub mod host;
 pub mod http;
 pub mod jwt;
+pub mod pii;
