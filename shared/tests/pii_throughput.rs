@@ -113,6 +113,16 @@ fn throughput_4kb_json() {
         if !label.contains(only.as_str()) {
             return;
         }
+        // PII_FIXED=<n>: exactly n calls, no timing (for `perf stat`).
+        if let Some(n) = std::env::var("PII_FIXED")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            for _ in 0..n {
+                std::hint::black_box(f());
+            }
+            return;
+        }
         // Warm up, then the best of 10 rounds of ~100 ms: the machine is
         // shared, and the fastest round is the least disturbed one.
         for _ in 0..50 {

@@ -164,34 +164,95 @@ fn shapes(first: u8) -> &'static [Shape] {
     }
 }
 
-pub(super) fn find_api_keys(bytes: &[u8], out: &mut Vec<Match>) {
-    let n = bytes.len();
-    let mut i = 0;
-    while i < n {
-        // Token starts only: skip the rest of an alphanumeric run at once.
-        if before(bytes, i).is_some_and(|p| p.is_ascii_alphanumeric()) {
-            i = next_token_start(bytes, i);
-            continue;
-        }
-        let Some(&b) = bytes.get(i) else { break };
-        match key_at(bytes, i, shapes(b)) {
-            Some(m) => {
-                i = m.end;
-                out.push(m);
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn every_shape_has_an_anchor() {
+        for b in 0..=255u8 {
+            for sh in shapes(b) {
+                let p = sh.prefix;
+                assert_eq!(p.first(), Some(&b));
+                assert!(p.len() + sh.min >= MIN_KEY_LEN, "{p:?}");
+                let dash = p.iter().position(|&c| c == b'_' || c == b'-');
+                let by_dash = dash.is_some_and(|d| {
+                    d > 0 && d <= MAX_ANCHOR_OFFSET && p[..d].iter().all(u8::is_ascii_alphanumeric)
+                });
+                let by_a = p[0] == b'A'
+                    && matches!(p.get(1), Some(b'K' | b'S' | b'B' | b'C' | b'I' | b'c'));
+                let by_dot = p.starts_with(b"ya29.") || p.starts_with(b"hooks.slack.com/");
+                assert!(
+                    by_dash || by_a || by_dot,
+                    "no anchor for {:?}",
+                    String::from_utf8_lossy(p)
+                );
             }
-            None => i += 1,
         }
     }
 }
 
-/// The first position at or after `i` not preceded by an alphanumeric byte.
-fn next_token_start(bytes: &[u8], i: usize) -> usize {
-    let rest = bytes.get(i..).unwrap_or(&[]);
-    match rest.iter().position(|b| !b.is_ascii_alphanumeric()) {
-        Some(p) => i + p + 1,
-        None => bytes.len(),
+pub(super) fn find_api_keys(bytes: &[u8], out: &mut Vec<Match>) {
+    // Every prefix has an anchor found with memchr instead of a per-byte
+    // loop: its first `_` or `-` (a few letters into the token), or a
+    // leading `A` + one of `KSBCIc` (AWS, Google, Azure), or the `.` of
+    // `ya29.` / `hooks.slack.com`. `tests::every_shape_has_an_anchor`
+    // keeps the table and these anchors in step.
+    // Anchors inside a key already found may start another candidate; the
+    // overlap is merged by `resolve`.
+    let try_at = |s: usize, out: &mut Vec<Match>| {
+        if before(bytes, s).is_some_and(|p| p.is_ascii_alphanumeric()) {
+            return;
+        }
+        let Some(&b) = bytes.get(s) else { return };
+        if let Some(m) = key_at(bytes, s, shapes(b)) {
+            out.push(m);
+        }
+    };
+    for p in memchr::memchr2_iter(b'_', b'-', bytes) {
+        let mut s = p;
+        while s > 0
+            && p - s < MAX_ANCHOR_OFFSET
+            && before(bytes, s).is_some_and(|b| b.is_ascii_alphanumeric())
+        {
+            s -= 1;
+        }
+        // `A`-anchored shapes are tried by the next loop.
+        if s < p && !a_anchor(bytes, s) {
+            try_at(s, out);
+        }
+    }
+    for p in memchr::memchr_iter(b'A', bytes) {
+        if a_anchor(bytes, p) {
+            try_at(p, out);
+        }
+    }
+    for p in memchr::memchr_iter(b'.', bytes) {
+        if let Some(s) = p
+            .checked_sub(4)
+            .filter(|&s| starts_with(bytes, s, b"ya29."))
+        {
+            try_at(s, out);
+        } else if let Some(s) = p
+            .checked_sub(5)
+            .filter(|&s| starts_with(bytes, s, b"hooks.slack.com/"))
+        {
+            try_at(s, out);
+        }
     }
 }
+
+fn a_anchor(bytes: &[u8], p: usize) -> bool {
+    at(bytes, p) == Some(b'A')
+        && matches!(
+            at(bytes, p + 1),
+            Some(b'K' | b'S' | b'B' | b'C' | b'I' | b'c')
+        )
+}
+
+/// The farthest a prefix's first `_` / `-` is from its start (`github_pat_`: 6).
+const MAX_ANCHOR_OFFSET: usize = 10;
 
 fn key_at(bytes: &[u8], i: usize, list: &[Shape]) -> Option<Match> {
     for sh in list {

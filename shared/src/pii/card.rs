@@ -20,7 +20,7 @@
 //! In a grouped run the longest group-aligned window that is a card wins
 //! (so `4111 1111 1111 1111 2025` masks the card and leaves the year).
 
-use super::scan::{at, before, digits_end, is_word};
+use super::scan::{at, before, is_word, Run};
 use super::{Kind, Match};
 
 const MIN_LEN: usize = 12;
@@ -117,12 +117,6 @@ fn is_epoch(digits: &[u8]) -> bool {
         && (1_000_000_000..=2_147_483_647).contains(&leading(digits, 10))
 }
 
-#[derive(Clone, Copy)]
-struct Group {
-    start: usize,
-    end: usize,
-}
-
 /// A digit run may not be glued on this side to word text or `.digit`.
 fn glued_left(bytes: &[u8], start: usize) -> bool {
     match before(bytes, start) {
@@ -140,42 +134,35 @@ fn glued_right(bytes: &[u8], end: usize) -> bool {
     }
 }
 
-pub(super) fn find(bytes: &[u8], ibans: &[Match], out: &mut Vec<Match>) {
-    let mut i = 0;
-    let n = bytes.len();
-    let mut groups: Vec<Group> = Vec::new();
-    while i < n {
-        // Next digit-run start that begins a run (not inside one).
-        let Some(off) = bytes
-            .get(i..)
-            .and_then(|r| r.iter().position(|b| b.is_ascii_digit()))
-        else {
-            break;
-        };
-        let start = i + off;
-        groups.clear();
-        let mut end = digits_end(bytes, start);
-        groups.push(Group { start, end });
-        while matches!(at(bytes, end), Some(b' ' | b'-'))
-            && at(bytes, end + 1).is_some_and(|b| b.is_ascii_digit())
-        {
-            let s = end + 1;
-            end = digits_end(bytes, s);
-            groups.push(Group { start: s, end });
+pub(super) fn find(bytes: &[u8], runs: &[Run], ibans: &[Match], out: &mut Vec<Match>) {
+    let mut k = 0;
+    while k < runs.len() {
+        // A chain: runs joined by exactly one space or dash.
+        let first = k;
+        while let (Some(cur), Some(next)) = (runs.get(k), runs.get(k + 1)) {
+            if next.start == cur.end + 1 && matches!(at(bytes, cur.end), Some(b' ' | b'-')) {
+                k += 1;
+            } else {
+                break;
+            }
         }
-        i = end.max(start + 1);
-        if groups.iter().map(|g| g.end - g.start).sum::<usize>() < MIN_LEN {
+        let chain = runs.get(first..=k).unwrap_or(&[]);
+        k += 1;
+        if chain.iter().map(|g| g.len()).sum::<usize>() < MIN_LEN {
             continue;
         }
-        let left_glued = glued_left(bytes, start);
-        let right_glued = glued_right(bytes, end);
-        scan_groups(bytes, &groups, left_glued, right_glued, ibans, out);
+        let (Some(head), Some(tail)) = (chain.first(), chain.last()) else {
+            continue;
+        };
+        let left_glued = glued_left(bytes, head.start);
+        let right_glued = glued_right(bytes, tail.end);
+        scan_groups(bytes, chain, left_glued, right_glued, ibans, out);
     }
 }
 
 fn scan_groups(
     bytes: &[u8],
-    groups: &[Group],
+    groups: &[Run],
     left_glued: bool,
     right_glued: bool,
     ibans: &[Match],
@@ -246,9 +233,10 @@ mod tests {
     use super::*;
 
     fn spans(text: &str) -> Vec<(usize, usize)> {
-        let ibans = iban::spans(text.as_bytes());
+        let runs = super::super::scan::digit_runs(text.as_bytes());
+        let ibans = iban::spans(text.as_bytes(), &runs);
         let mut out = Vec::new();
-        find(text.as_bytes(), &ibans, &mut out);
+        find(text.as_bytes(), &runs, &ibans, &mut out);
         out.iter().map(|m| (m.start, m.end)).collect()
     }
 
@@ -334,7 +322,7 @@ mod tests {
         // The BBAN of this (valid) IBAN contains a Luhn-valid Visa number.
         let bban = "4111111111111111";
         let iban = make_iban("DE", &format!("{bban}00"));
-        assert!(!iban::spans(iban.as_bytes()).is_empty(), "{iban}");
+        assert!(!ibans_of(&iban).is_empty(), "{iban}");
         let grouped: String = iban
             .chars()
             .collect::<Vec<_>>()
@@ -348,10 +336,14 @@ mod tests {
         assert_eq!(spans("4111 1111 1111 1111"), vec![(0, 19)]);
     }
 
+    fn ibans_of(s: &str) -> Vec<Match> {
+        iban::spans(s.as_bytes(), &super::super::scan::digit_runs(s.as_bytes()))
+    }
+
     fn make_iban(cc: &str, bban: &str) -> String {
         for check in 0..100 {
             let s = format!("{cc}{check:02}{bban}");
-            if super::super::iban::spans(s.as_bytes()).len() == 1 {
+            if ibans_of(&s).len() == 1 {
                 return s;
             }
         }

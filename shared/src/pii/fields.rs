@@ -9,6 +9,8 @@
 //! `apiKey`, while `card` does not match `discard` and `ssn` does not match
 //! `classname` (plain substring matching would).
 
+use std::collections::BTreeSet;
+
 /// Built-in sensitive JSON field names (`json.fields` replaces them,
 /// `json.extra_fields` adds to them).
 pub const DEFAULT_FIELDS: &[&str] = &[
@@ -65,29 +67,47 @@ pub const DEFAULT_HEADERS: &[&str] = &[
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct NameList {
-    /// Each entry's words as ` w1 w2 ` (spaces around every word), so a
-    /// match of consecutive words is a substring test on the name's form.
-    entries: Vec<String>,
+    /// One-word entries (most of them): a set lookup per word of the name.
+    single: BTreeSet<String>,
+    /// Entries of several words, matched as consecutive words.
+    multi: Vec<Vec<String>>,
 }
 
 impl NameList {
     pub(super) fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> NameList {
-        let mut entries: Vec<String> = names
-            .into_iter()
-            .map(spaced)
-            .filter(|w| w.len() > 1)
-            .collect();
-        entries.sort();
-        entries.dedup();
-        NameList { entries }
+        let mut list = NameList::default();
+        for name in names {
+            let words: Vec<String> = spaced(name)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            match words.len() {
+                0 => {}
+                1 => {
+                    list.single.extend(words);
+                }
+                _ => {
+                    if !list.multi.contains(&words) {
+                        list.multi.push(words);
+                    }
+                }
+            }
+        }
+        list
     }
 
     pub(super) fn matches(&self, name: &str) -> bool {
-        if self.entries.is_empty() {
+        if self.single.is_empty() && self.multi.is_empty() {
             return false;
         }
-        let w = spaced(name);
-        self.entries.iter().any(|e| w.contains(e.as_str()))
+        let s = spaced(name);
+        let words: Vec<&str> = s.split_whitespace().collect();
+        words.iter().any(|w| self.single.contains(*w))
+            || self.multi.iter().any(|e| {
+                words
+                    .windows(e.len())
+                    .any(|win| win.iter().zip(e).all(|(a, b)| *a == b.as_str()))
+            })
     }
 }
 
@@ -116,7 +136,11 @@ fn spaced(name: &str) -> String {
         if (camel || digit_edge) && !out.ends_with(' ') {
             out.push(' ');
         }
-        out.extend(c.to_lowercase());
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
         prev = Some(c);
     }
     if !out.ends_with(' ') {

@@ -8,7 +8,7 @@
 //! mixed case (`LV80 bANK ...`) is refused as Presidio's tests expect.
 //! Must not be glued to letters or digits on either side.
 
-use super::scan::{at, before};
+use super::scan::{at, before, Run};
 use super::{Kind, Match};
 
 /// (total length, BBAN structure: counts of `n` digits, `a` upper-case
@@ -111,33 +111,21 @@ fn country(cc: [u8; 2]) -> Option<(usize, &'static str)> {
 /// Longest IBAN (Russia, 33).
 const MAX_LEN: usize = 34;
 
-pub(super) fn find(bytes: &[u8], out: &mut Vec<Match>) {
+pub(super) fn find(bytes: &[u8], runs: &[Run], out: &mut Vec<Match>) {
     // Candidates from digit runs: an IBAN is two letters, then digits.
-    let mut i = 0;
-    let n = bytes.len();
-    while i < n {
-        let Some(off) = bytes
-            .get(i..)
-            .and_then(|r| r.iter().position(u8::is_ascii_digit))
-        else {
-            break;
-        };
-        let d = i + off;
-        let start = d.saturating_sub(2);
-        if d >= 2 {
-            if let Some(end) = parse_at(bytes, start) {
-                out.push(Match {
-                    start,
-                    end,
-                    kind: Kind::Iban,
-                });
-                i = end;
-                continue;
-            }
+    let mut last_end = 0;
+    for r in runs {
+        if r.start < last_end || r.start < 2 {
+            continue;
         }
-        i = d + 1;
-        while at(bytes, i).is_some_and(|b| b.is_ascii_digit()) {
-            i += 1;
+        let start = r.start - 2;
+        if let Some(end) = parse_at(bytes, start) {
+            out.push(Match {
+                start,
+                end,
+                kind: Kind::Iban,
+            });
+            last_end = end;
         }
     }
 }
@@ -224,9 +212,9 @@ fn mod97(iban: &[u8]) -> u32 {
 }
 
 /// Spans of IBANs in `bytes`, for the card detector's exclusion.
-pub(super) fn spans(bytes: &[u8]) -> Vec<Match> {
+pub(super) fn spans(bytes: &[u8], runs: &[Run]) -> Vec<Match> {
     let mut v = Vec::new();
-    find(bytes, &mut v);
+    find(bytes, runs, &mut v);
     v
 }
 
@@ -235,7 +223,8 @@ mod tests {
     use super::*;
 
     fn spans_of(text: &str) -> Vec<(usize, usize)> {
-        spans(text.as_bytes())
+        let runs = super::super::scan::digit_runs(text.as_bytes());
+        spans(text.as_bytes(), &runs)
             .iter()
             .map(|m| (m.start, m.end))
             .collect()

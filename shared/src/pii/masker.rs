@@ -7,6 +7,7 @@ use super::json::Pointer;
 use super::limits::{self, NonUtf8, Oversize, Prepared};
 use super::operator::{self, Action, Hasher};
 use super::phone::PhoneOptions;
+use super::scan::Run;
 use super::ssn::SsnOptions;
 use super::{apikey, card, email, iban, ip, phone, resolve, ssn, token, Kind, Match};
 use std::borrow::Cow;
@@ -35,24 +36,70 @@ struct Profile {
 }
 
 impl Profile {
-    fn of(bytes: &[u8]) -> Profile {
-        let mut p = Profile::default();
-        for &c in bytes {
-            match c {
-                b'0'..=b'9' => p.digits += 1,
-                b'.' => p.dots += 1,
-                b':' => p.colons += 1,
-                b'-' => p.dashes += 1,
-                b'@' => p.ats += 1,
-                b'%' => p.percents += 1,
-                b'J' => p.has_j = true,
-                b'b' | b'B' => p.has_b = true,
-                _ => {}
+    /// The profile and the digit runs, in one pass.
+    fn of(bytes: &[u8]) -> (Profile, Vec<Run>) {
+        // A table maps each byte to a counter (16 slots: the index is masked
+        // into range, so there is no bounds check in the loop).
+        let mut counts = [0usize; 16];
+        let mut runs = Vec::new();
+        let mut in_run = false;
+        let mut run_start = 0;
+        for (i, &c) in bytes.iter().enumerate() {
+            let class = PROFILE_CLASS[usize::from(c)];
+            counts[usize::from(class & 15)] += 1;
+            let digit = class == DIGIT;
+            if digit != in_run {
+                if digit {
+                    run_start = i;
+                } else {
+                    runs.push(Run {
+                        start: run_start,
+                        end: i,
+                    });
+                }
+                in_run = digit;
             }
         }
-        p
+        if in_run {
+            runs.push(Run {
+                start: run_start,
+                end: bytes.len(),
+            });
+        }
+        let p = Profile {
+            digits: counts[1],
+            dots: counts[2],
+            colons: counts[3],
+            dashes: counts[4],
+            ats: counts[5],
+            percents: counts[6],
+            has_j: counts[7] > 0,
+            has_b: counts[8] > 0,
+        };
+        (p, runs)
     }
 }
+
+const DIGIT: u8 = 1;
+
+/// Byte -> `Profile` counter (0: none of interest).
+static PROFILE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = 1;
+        d += 1;
+    }
+    t[b'.' as usize] = 2;
+    t[b':' as usize] = 3;
+    t[b'-' as usize] = 4;
+    t[b'@' as usize] = 5;
+    t[b'%' as usize] = 6;
+    t[b'J' as usize] = 7;
+    t[b'b' as usize] = 8;
+    t[b'B' as usize] = 8;
+    t
+};
 
 /// Index of a built-in kind in [`Kind::BUILT_IN`].
 fn slot(kind: Kind) -> Option<usize> {
@@ -161,7 +208,7 @@ impl Masker {
         let mut c: Vec<Match> = Vec::new();
         // One pass tells which detectors can match at all: most JSON values
         // are short words and skip nearly everything.
-        let p = Profile::of(b);
+        let (p, runs) = Profile::of(b);
         let on = |k: Kind| d.on(k);
         if p.dashes >= 10 && on(Kind::PrivateKey) {
             apikey::find_private_keys(b, &mut c);
@@ -183,19 +230,19 @@ impl Masker {
         }
         if p.digits >= 2 && (on(Kind::Iban) || on(Kind::Card)) {
             let ibans = if b.len() >= 15 {
-                iban::spans(b)
+                iban::spans(b, &runs)
             } else {
                 Vec::new()
             };
             if p.digits >= 12 && on(Kind::Card) {
-                card::find(b, &ibans, &mut c);
+                card::find(b, &runs, &ibans, &mut c);
             }
             if on(Kind::Iban) {
                 c.extend(ibans);
             }
         }
         if p.digits >= 9 && on(Kind::Ssn) {
-            ssn::find(b, &d.ssn, hint, &mut c);
+            ssn::find(b, &runs, &d.ssn, hint, &mut c);
         }
         if (p.ats >= 1 || p.percents >= 1) && on(Kind::Email) {
             email::find(b, &mut c);
@@ -207,7 +254,7 @@ impl Masker {
             ip::find_v4(b, &mut c);
         }
         if p.digits >= 7 && on(Kind::Phone) {
-            phone::find(b, &d.phone, hint, &mut c);
+            phone::find(b, &runs, &d.phone, hint, &mut c);
         }
         for (i, (_, p, _)) in self.patterns.iter().enumerate() {
             p.find(text, u16::try_from(i).unwrap_or(u16::MAX), &mut c);

@@ -21,7 +21,7 @@
 //! inside a chain only at a space).
 
 use super::config::ContextRule;
-use super::scan::{at, before, digits_end, has_context, is_word};
+use super::scan::{at, before, digits_end, has_context, is_word, Run};
 use super::{Kind, Match};
 
 pub(super) struct PhoneOptions {
@@ -44,25 +44,26 @@ struct Group {
     paren: bool,
 }
 
-pub(super) fn find(bytes: &[u8], opts: &PhoneOptions, hint: &[u8], out: &mut Vec<Match>) {
-    let n = bytes.len();
-    let mut i = 0;
+pub(super) fn find(
+    bytes: &[u8],
+    runs: &[Run],
+    opts: &PhoneOptions,
+    hint: &[u8],
+    out: &mut Vec<Match>,
+) {
     let mut groups: Vec<Group> = Vec::new();
-    while i < n {
-        let Some(off) = bytes.get(i..).and_then(|r| {
-            r.iter()
-                .position(|&b| b.is_ascii_digit() || b == b'+' || b == b'(')
-        }) else {
-            break;
+    // Runs before this position belong to a chain already searched.
+    let mut done = 0;
+    for (k, r) in runs.iter().enumerate() {
+        if r.start < done || !enough_digits_nearby(runs, k) {
+            continue;
+        }
+        // A number starts at its first digit, or at `+` / `(` just before it.
+        let s = match before(bytes, r.start) {
+            Some(b'+' | b'(') => r.start - 1,
+            _ => r.start,
         };
-        let s = i + off;
-        let first = at(bytes, s).unwrap_or(0);
-        // Past this digit run when this is no start.
-        i = if first.is_ascii_digit() {
-            digits_end(bytes, s)
-        } else {
-            s + 1
-        };
+        let intl = at(bytes, s) == Some(b'+');
         let prev = before(bytes, s);
         if prev.is_some_and(|b| is_word(b) || b == b'+') {
             continue;
@@ -73,16 +74,12 @@ pub(super) fn find(bytes: &[u8], opts: &PhoneOptions, hint: &[u8], out: &mut Vec
         {
             continue;
         }
-        let intl = first == b'+';
         let from = if intl { s + 1 } else { s };
-        if intl && !is_digit(bytes, from) {
-            continue;
-        }
         groups.clear();
         let chain_end = parse_chain(bytes, from, &mut groups);
+        done = chain_end;
         // No phone number has fewer than seven digits.
         if groups.iter().map(|g| g.digits).sum::<usize>() < 7 {
-            i = i.max(chain_end.min(n));
             continue;
         }
         if intl {
@@ -96,9 +93,26 @@ pub(super) fn find(bytes: &[u8], opts: &PhoneOptions, hint: &[u8], out: &mut Vec
         } else {
             national_windows(bytes, &groups, opts, hint, out);
         }
-        // Starts inside this chain were covered by the window search.
-        i = i.max(chain_end.min(n));
     }
+}
+
+/// A cheap bound before parsing: the runs that could chain with run `k`
+/// (each starting within three bytes of the previous one's end: `) `, `-`,
+/// ` (`) hold at least seven digits.
+fn enough_digits_nearby(runs: &[Run], k: usize) -> bool {
+    let mut total = 0;
+    let mut j = k;
+    while let Some(r) = runs.get(j) {
+        total += r.len();
+        if total >= 7 {
+            return true;
+        }
+        match runs.get(j + 1) {
+            Some(next) if next.start <= r.end + 3 => j += 1,
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn is_digit(bytes: &[u8], i: usize) -> bool {
@@ -349,9 +363,13 @@ mod tests {
         spans_with(text, &opts(ContextRule::WithContext))
     }
 
+    fn run(text: &[u8], o: &PhoneOptions, hint: &[u8], out: &mut Vec<Match>) {
+        find(text, &super::super::scan::digit_runs(text), o, hint, out);
+    }
+
     fn spans_with(text: &str, o: &PhoneOptions) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
-        find(text.as_bytes(), o, b"", &mut out);
+        run(text.as_bytes(), o, b"", &mut out);
         out.iter().map(|m| (m.start, m.end)).collect()
     }
 
@@ -426,7 +444,7 @@ mod tests {
             vec![]
         );
         let mut out = Vec::new();
-        find(
+        run(
             b"4155550132",
             &opts(ContextRule::WithContext),
             b"mobileNumber",

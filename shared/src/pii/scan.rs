@@ -16,6 +16,44 @@ pub(super) fn at(bytes: &[u8], i: usize) -> Option<u8> {
     bytes.get(i).copied()
 }
 
+/// A maximal run of ASCII digits, `bytes[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Run {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Run {
+    pub(super) fn len(self) -> usize {
+        self.end - self.start
+    }
+}
+
+/// Every digit run of `bytes` (the masker computes them in its profile
+/// pass; this is the same for the detectors' own tests).
+#[cfg(test)]
+pub(super) fn digit_runs(bytes: &[u8]) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in bytes.iter().enumerate() {
+        match (c.is_ascii_digit(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(Run { start: s, end: i });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push(Run {
+            start: s,
+            end: bytes.len(),
+        });
+    }
+    runs
+}
+
 /// Like regex's `\w`: ASCII letters, digits, `_`, and any non-ASCII byte
 /// (letters of other scripts).
 #[inline]
@@ -147,6 +185,10 @@ mod tests {
         assert!(!word_before(b"a", 0));
         assert!(word_at("é".as_bytes(), 1));
         assert_eq!(digits_end(b"12a", 0), 2);
+        assert_eq!(
+            digit_runs(b"a12 3"),
+            vec![Run { start: 1, end: 3 }, Run { start: 4, end: 5 }]
+        );
         assert!(!starts_with_ci(b"ab", 1, b"bc"));
     }
 }

@@ -11,7 +11,7 @@
 //! (Woolworth's wallet card) and 219-09-9999 (an SSA advertisement).
 
 use super::config::ContextRule;
-use super::scan::{at, digits_end, has_context, word_at, word_before};
+use super::scan::{at, digits_end, has_context, word_at, word_before, Run};
 use super::{Kind, Match};
 
 pub(super) struct SsnOptions {
@@ -22,29 +22,26 @@ pub(super) struct SsnOptions {
 /// How far before a weak candidate a context word may be.
 const CONTEXT_WINDOW: usize = 48;
 
-pub(super) fn find(bytes: &[u8], opts: &SsnOptions, hint: &[u8], out: &mut Vec<Match>) {
-    let n = bytes.len();
-    let mut i = 0;
-    while i < n {
-        let Some(off) = bytes
-            .get(i..)
-            .and_then(|r| r.iter().position(|b| b.is_ascii_digit()))
-        else {
-            break;
-        };
-        let start = i + off;
-        let e1 = digits_end(bytes, start);
-        i = e1;
-        if word_before(bytes, start) {
+pub(super) fn find(
+    bytes: &[u8],
+    runs: &[Run],
+    opts: &SsnOptions,
+    hint: &[u8],
+    out: &mut Vec<Match>,
+) {
+    let mut last_end = 0;
+    for r in runs {
+        // Every shape starts with a run of 3, 5 or 9 digits.
+        if r.start < last_end || !matches!(r.len(), 3 | 5 | 9) || word_before(bytes, r.start) {
             continue;
         }
-        if let Some(end) = shape(bytes, start, e1, opts, hint) {
+        if let Some(end) = shape(bytes, r.start, r.end, opts, hint) {
             out.push(Match {
-                start,
+                start: r.start,
                 end,
                 kind: Kind::Ssn,
             });
-            i = end;
+            last_end = end;
         }
     }
 }
@@ -139,9 +136,13 @@ mod tests {
         }
     }
 
+    fn run(text: &[u8], o: &SsnOptions, hint: &[u8], out: &mut Vec<Match>) {
+        find(text, &super::super::scan::digit_runs(text), o, hint, out);
+    }
+
     fn spans_with(text: &str, o: &SsnOptions) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
-        find(text.as_bytes(), o, b"", &mut out);
+        run(text.as_bytes(), o, b"", &mut out);
         out.iter().map(|m| (m.start, m.end)).collect()
     }
 
@@ -185,7 +186,7 @@ mod tests {
             vec![(23, 33)]
         );
         let mut out = Vec::new();
-        find(b"078051121", &ctx, b"customer_ssn", &mut out);
+        run(b"078051121", &ctx, b"customer_ssn", &mut out);
         assert_eq!(out.len(), 1, "a field name is context");
         let never = opts(ContextRule::Never);
         assert_eq!(spans_with("SSN: 078051121", &never), vec![]);
