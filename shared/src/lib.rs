@@ -30,6 +30,7 @@ pub mod json;
 pub mod jwt;
 pub mod metrics;
 pub mod path;
+pub mod pii;
 pub mod problem;
 pub mod reason;
 pub mod route;

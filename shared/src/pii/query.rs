@@ -1,0 +1,222 @@
+//! Masking query strings and URLs.
+//!
+//! `mask_query` takes `a=1&b=2` (no `?`). Each parameter whose decoded name
+//! is sensitive (by words, see [`super::fields`]) gets `query.param_action`
+//! on its value (`drop` removes the parameter). Every other value is
+//! percent-decoded (`+` as space) and scanned by the detectors with the
+//! parameter name as context; when something is found the masked value is
+//! written back percent-encoded, otherwise the raw value is kept as it was.
+//! A value that does not decode to UTF-8 follows `non_utf8`. Names are
+//! scanned too.
+//!
+//! `mask_url` takes a path (`/a?b=c`) or an absolute URL: the part before
+//! `?` and the fragment are scanned as text (URL userinfo passwords, emails
+//! in paths), the query as above.
+
+use super::masker::Masker;
+use super::operator::hex_val;
+
+impl Masker {
+    /// Masks a query string (without the leading `?`).
+    pub fn mask_query(&self, query: &str) -> String {
+        let mut out = String::with_capacity(query.len());
+        let mut first = true;
+        for pair in query.split('&') {
+            let Some(masked) = self.mask_pair(pair) else {
+                continue;
+            };
+            if !first {
+                out.push('&');
+            }
+            first = false;
+            out.push_str(&masked);
+        }
+        out
+    }
+
+    /// Masks a path with its query, or an absolute URL.
+    pub fn mask_url(&self, url: &str) -> String {
+        let (before_frag, frag) = match url.split_once('#') {
+            Some((a, f)) => (a, Some(f)),
+            None => (url, None),
+        };
+        let mut out = match before_frag.split_once('?') {
+            Some((path, q)) => format!("{}?{}", self.mask_text(path), self.mask_query(q)),
+            None => self.mask_text(before_frag),
+        };
+        if let Some(f) = frag {
+            out.push('#');
+            out.push_str(&self.mask_text(f));
+        }
+        out
+    }
+
+    /// One `name=value` pair; `None` drops it.
+    fn mask_pair(&self, pair: &str) -> Option<String> {
+        let (raw_name, raw_value) = match pair.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (pair, None),
+        };
+        let name = decode(raw_name).unwrap_or_default();
+        let out_name = self.mask_text(raw_name);
+        let Some(raw_value) = raw_value else {
+            return Some(out_name);
+        };
+        if self.query.params.matches(&name) {
+            let value = decode(raw_value).unwrap_or_else(|| raw_value.to_string());
+            let masked = self.apply_whole(self.query.action, "param", &value)?;
+            return Some(format!("{out_name}={}", encode(&masked)));
+        }
+        if !self.query.scan_values {
+            return Some(format!("{out_name}={raw_value}"));
+        }
+        let bytes = decode_bytes(raw_value);
+        let masked = self.mask_bytes_in(&bytes, &name);
+        if std::str::from_utf8(&bytes).is_ok_and(|v| v == masked) {
+            Some(format!("{out_name}={raw_value}"))
+        } else {
+            Some(format!("{out_name}={}", encode(&masked)))
+        }
+    }
+}
+
+/// Percent-decoding with `+` as space; `None` when the bytes are not UTF-8.
+fn decode(s: &str) -> Option<String> {
+    String::from_utf8(decode_bytes(s)).ok()
+}
+
+fn decode_bytes(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                b.get(i + 1).and_then(|&x| hex_val(x)),
+                b.get(i + 2).and_then(|&x| hex_val(x)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Percent-encodes what would break a query (`&`, `=`, `#`, `%`, `+`,
+/// spaces, controls, non-ASCII); masks stay readable (`[REDACTED:email]`).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'['
+                    | b']'
+                    | b':'
+                    | b'*'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b','
+                    | b';'
+                    | b'/'
+                    | b'?'
+            )
+        {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PiiConfig;
+    use super::*;
+
+    fn masker(cfg: &str) -> Masker {
+        PiiConfig::from_json(cfg.as_bytes()).unwrap()
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn sensitive_names_and_detected_values() {
+        let m = masker("{}");
+        assert_eq!(
+            m.mask_query("access_token=abc&page=2&email=bob%40example.com&q=hello+world"),
+            "access_token=[REDACTED:param]&page=2&email=[REDACTED:email]&q=hello+world"
+        );
+        assert_eq!(
+            m.mask_query("apiKey=k1&SIG=x&code=c0de"),
+            "apiKey=[REDACTED:param]&SIG=[REDACTED:param]&code=[REDACTED:param]"
+        );
+        // A phone number spread by encoding, and a bare one named by its parameter.
+        assert_eq!(
+            m.mask_query("to=%2B1%20415%20555%200132"),
+            "to=[REDACTED:phone]"
+        );
+        assert_eq!(m.mask_query("mobile=4155550132"), "mobile=[REDACTED:phone]");
+        assert_eq!(
+            m.mask_query("note=mail+bob%40example.com+now"),
+            "note=mail%20[REDACTED:email]%20now"
+        );
+        // Flags and empty values survive.
+        assert_eq!(m.mask_query("debug&x=&y=1"), "debug&x=&y=1");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn drop_hash_and_non_utf8() {
+        let m = masker(
+            r#"{"hash": {"key": "0123456789abcdef0123"}, "query": {"param_action": "drop", "extra_params": ["ticket"]}}"#,
+        );
+        assert_eq!(m.mask_query("a=1&password=x&ticket=t&b=2"), "a=1&b=2");
+        let m = masker(
+            r#"{"hash": {"key": "0123456789abcdef0123"}, "query": {"param_action": "hash"}}"#,
+        );
+        let a = m.mask_query("token=abc");
+        assert_eq!(a, m.mask_query("token=abc"));
+        assert!(a.starts_with("token=[HASH:param:"), "{a}");
+        let m = masker("{}");
+        assert_eq!(m.mask_query("x=%ff%fe"), "x=[REDACTED:non_utf8]");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn urls() {
+        let m = masker("{}");
+        assert_eq!(
+            m.mask_url("/users/bob@example.com/orders?token=t&n=1#frag"),
+            "/users/[REDACTED:email]/orders?token=[REDACTED:param]&n=1#frag"
+        );
+        assert_eq!(
+            m.mask_url("https://app:s3cret@db.example.com/x?ip=10.1.2.3"),
+            "https://app:[REDACTED:url_password]@db.example.com/x?ip=[REDACTED:ipv4]"
+        );
+        assert_eq!(m.mask_url("/plain/path"), "/plain/path");
+    }
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn decoding_and_encoding() {
+        assert_eq!(decode("a+b%20c%2"), Some("a b c%2".to_string()));
+        assert_eq!(decode("%ff"), None);
+        assert_eq!(encode("a b&c=d#é"), "a%20b%26c%3Dd%23%C3%A9");
+    }
+}
