@@ -16,5 +16,8 @@ bash benches/micro/run.sh "${MICRO_ITERATIONS:-2000}"
 echo "== micro: ES256 verification (benches/p256) =="
 bash benches/p256/run.sh "${MICRO_ITERATIONS:-2000}"
 
+echo "== micro: jsonwebtoken vs edgeward's jose layer (benches/jsonwebtoken-eval) =="
+bash benches/jsonwebtoken-eval/run.sh "${MICRO_ITERATIONS:-1000}"
+
 echo "== load: through Envoy (benches/load.py) =="
 .venv/bin/python benches/load.py --seconds "${LOAD_SECONDS:-5}" --rounds "${LOAD_ROUNDS:-3}"

@@ -252,7 +252,7 @@ impl Evaluation<'_> {
             .header
             .kid
             .as_deref()
-            .is_none_or(|kid| keyset.contains_kid(kid));
+            .is_none_or(|kid| keyset.has_kid(kid));
         if let Err(r) = check_signature(
             &keyset,
             &token.header,

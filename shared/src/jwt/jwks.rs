@@ -523,10 +523,7 @@ mod tests {
         assert!(a.on_response(&host, &ok(JWKS)));
         assert_eq!(a.current().map(|l| l.version), Some(1));
         assert!(b.on_tick(&host), "b picked up the shared copy");
-        assert!(b
-            .current()
-            .map(|l| l.keys.contains_kid("k1"))
-            .unwrap_or(false));
+        assert!(b.current().map(|l| l.keys.has_kid("k1")).unwrap_or(false));
         assert_eq!(host.metric("edgeward.jwt.jwks.fetch_ok"), 1);
     }
 

@@ -57,7 +57,7 @@ RSA_KEYS = {
     "rs-oaep": (2048, 65537),
 }
 EC_KEYS = {"ec256-a": ec.SECP256R1, "ec256-b": ec.SECP256R1, "ec384-a": ec.SECP384R1,
-           "ec256-with-d": ec.SECP256R1, "ec521-a": ec.SECP521R1, "ec521-b": ec.SECP521R1,
+           "ec384-b": ec.SECP384R1, "ec256-with-d": ec.SECP256R1, "ec521-a": ec.SECP521R1, "ec521-b": ec.SECP521R1,
            "ec521-off-curve": ec.SECP521R1}
 ED_KEYS = ["ed-a", "ed-b"]
 HMAC_KEYS = {"hs256-a": 32, "hs384-a": 48, "hs512-a": 64, "hs-short32": 32}
@@ -132,7 +132,7 @@ def public_jwk(kid: str, key) -> dict:
 def build_jwks(keys):
     jwks = []
     for kid in ["rs256-a", "rs3072-a", "rs4096-a", "rs-e3", "ec256-a", "ec256-b", "ec384-a",
-                "ec521-a", "ec521-b", "ed-a", "ed-b", "hs256-a", "hs384-a", "hs512-a",
+                "ec384-b", "ec521-a", "ec521-b", "ed-a", "ed-b", "hs256-a", "hs384-a", "hs512-a",
                 "hs-short32"]:
         jwks.append(public_jwk(kid, keys[kid]))
     # Key-level metadata used by some cases.
@@ -380,6 +380,8 @@ def main():
     add("ES256 signature checked with another P-256 key", "ES256", "ec256-b", data, sig, "invalid",
         keys["ec256-b"])
     add("ES256 signature checked with a P-384 key", "ES256", "ec384-a", data, sig, "key_mismatch")
+    add("ES384 signature checked with another P-384 key", "ES384", "ec384-b", *valid["ES384"],
+        "invalid", keys["ec384-b"])
     data384, sig384 = valid["ES384"]
     add("ES384 signature checked as ES256", "ES256", "ec256-a", data384, sig384, "invalid",
         keys["ec256-a"])
