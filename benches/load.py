@@ -28,7 +28,9 @@ does). A case is a name, the HTTP filters under test, the request wrk sends,
 where the route goes, and optional extra clusters / bootstrap pieces. The
 baseline of a case is the same Envoy, route and request without those
 filters (`shared_filters`, e.g. the buffer filter of body cases, stay in
-both).
+both), or with `baseline_filters` instead: an A/B pair of two filters,
+which resolves differences of ~1 us that two ratios to no filter do not
+(benches/jwt-breakdown/run.py).
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from harness import keys  # noqa: E402
-from harness.envoy import EnvoyProcess, gateway_config, wasm_filter  # noqa: E402
+from harness.envoy import EnvoyProcess, EnvoyStartError, gateway_config, wasm_filter  # noqa: E402
 from harness.ports import free_port  # noqa: E402
 
 WORK = REPO / "tests" / ".work" / "bench"
@@ -113,11 +115,21 @@ class Case:
     check: Callable[[EnvoyProcess, int], None] | None = None
     # Not in the default run; selected only by --only.
     optional: bool = False
+    # What the paired Envoy runs instead of no filter, to measure one filter
+    # against another directly (an A/B pair cancels the host's load far
+    # better than two ratios to no filter do). Lazy like http_filters.
+    baseline_filters: list | Callable[[], list] | None = None
+    baseline_name: str = "no filter"
 
     def filters(self) -> list:
         if callable(self.http_filters):
             self.http_filters = self.http_filters()
         return list(self.http_filters)
+
+    def baseline(self) -> list:
+        if callable(self.baseline_filters):
+            self.baseline_filters = self.baseline_filters()
+        return list(self.baseline_filters or [])
 
     def common_filters(self) -> list:
         if self.shared_filters is not None:
@@ -158,7 +170,7 @@ def deep_merge(dst: dict, src: dict) -> dict:
 
 
 def bootstrap(case: Case, with_case_filters: bool, upstream_port: int) -> dict:
-    filters = (case.filters() if with_case_filters else []) + case.common_filters()
+    filters = (case.filters() if with_case_filters else case.baseline()) + case.common_filters()
     if case.route == DIRECT_RESPONSE:
         routes = direct_response_routes()
     else:
@@ -211,15 +223,25 @@ class PinnedEnvoy(EnvoyProcess):
         return total
 
 
-def start_envoy(cfg: dict, cpu: str, name: str) -> PinnedEnvoy:
-    env = PinnedEnvoy(cfg, cpu, name)
-    env.start(timeout=60)
-    try:
-        env.check_pinned()
-    except BaseException:
-        env.stop()
-        raise
-    return env
+def start_envoy(make_config: Callable[[], dict], cpu: str, name: str) -> PinnedEnvoy:
+    """Starts Envoy on a config made with fresh free ports. A free port can
+    be taken by another process before Envoy binds it (the machine is
+    shared): then it tries again with new ports."""
+    for attempt in range(3):
+        env = PinnedEnvoy(make_config(), cpu, name)
+        try:
+            env.start(timeout=60)
+        except EnvoyStartError as e:
+            if "Address already in use" in e.log_tail and attempt < 2:
+                continue
+            raise
+        try:
+            env.check_pinned()
+        except BaseException:
+            env.stop()
+            raise
+        return env
+    raise RuntimeError(f"{name}: no free ports after 3 attempts")
 
 
 def lua_string(data: str | bytes) -> str:
@@ -292,9 +314,10 @@ def send_once(port: int, req: RequestSpec) -> int:
 # --------------------------------------------------------------------------
 
 def start_upstream(name: str) -> PinnedEnvoy:
-    cfg = gateway_config(free_port(), free_port(), free_port(), [],
-                         routes=direct_response_routes(), hcm_extra={"access_log": []})
-    return start_envoy(cfg, WRK_CPU, name)
+    return start_envoy(lambda: gateway_config(free_port(), free_port(), free_port(), [],
+                                              routes=direct_response_routes(),
+                                              hcm_extra={"access_log": []}),
+                       WRK_CPU, name)
 
 
 def measure_pair(case: Case, seconds: float, connections: int) -> dict:
@@ -307,9 +330,9 @@ def measure_pair(case: Case, seconds: float, connections: int) -> dict:
                 u = start_upstream("bench-upstream")
                 started.append(u)
                 ups[i] = u.port
-        base = start_envoy(bootstrap(case, False, ups[0]), ENVOY_CPU, "bench-base")
+        base = start_envoy(lambda: bootstrap(case, False, ups[0]), ENVOY_CPU, "bench-base")
         started.append(base)
-        subj = start_envoy(bootstrap(case, True, ups[1]), ENVOY_CPU, "bench-case")
+        subj = start_envoy(lambda: bootstrap(case, True, ups[1]), ENVOY_CPU, "bench-case")
         started.append(subj)
         for status_env, label in ((base, "baseline"), (subj, "case")):
             got = send_once(status_env.port, case.request)
@@ -379,17 +402,22 @@ def rerun_command(script: str, only: str | None, seconds: float, rounds: int) ->
 
 def print_table(cases: list[Case], results: dict, script: str, args) -> None:
     width = max(len(c.name) for c in cases)
-    print(f"\n{'case':{width}}  {'CPU/request vs paired no filter':<31}  "
-          f"{'extra us/req':>12}  {'no filter us/req':>16}")
+    named = any(c.baseline_name != "no filter" for c in cases)
+    bwidth = max([len("paired with")] + [len(c.baseline_name) for c in cases])
+    vs = f"  {'paired with':{bwidth}}" if named else ""
+    print(f"\n{'case':{width}}{vs}  {'CPU/request vs paired baseline':<31}  "
+          f"{'extra us/req':>12}  {'baseline us/req':>15}")
     for c in cases:
         s = results[c.name]
         r = s["ratio"]
         ratio = f"{r['median']:.3f} [{r['min']:.3f}-{r['max']:.3f}]"
-        print(f"{c.name:{width}}  {ratio:<31}  {s['extra_us']['median']:12.1f}  "
-              f"{s['base_us']['median']:16.1f}")
-    print(f"\n{args.rounds} rounds x {args.seconds:g} s, each case beside its own no-filter "
-          "Envoy; median [min-max] over rounds. extra us/req: case minus its baseline, "
-          "median over rounds (absolute us drift with the host's load; ratios do not).")
+        b = f"  {c.baseline_name:{bwidth}}" if named else ""
+        print(f"{c.name:{width}}{b}  {ratio:<31}  {s['extra_us']['median']:12.1f}  "
+              f"{s['base_us']['median']:15.1f}")
+    print(f"\n{args.rounds} rounds x {args.seconds:g} s, each case beside its own baseline "
+          "Envoy (no filter unless named); median [min-max] over rounds.\nextra us/req: case "
+          "minus its baseline, median over rounds. Absolute us follow the host's load; ratios "
+          "much less (a Wasm filter's ratio still rises a little on a busier host).")
     print("Rerun one case:")
     for c in cases:
         print(f"  {rerun_command(script, name_regex(c.name), args.seconds, args.rounds)}")
@@ -440,17 +468,26 @@ def main(argv=None, cases: list[Case] | None = None, script: str | None = None) 
         return 2
     rng = random.Random(args.seed)
     rounds: dict = {c.name: [] for c in chosen}
-    for r in range(args.rounds):
-        order = chosen[:]
-        rng.shuffle(order)
-        for c in order:
-            t0 = time.monotonic()
-            m = measure_pair(c, args.seconds, args.connections)
-            rounds[c.name].append(m)
-            print(f"round {r + 1}/{args.rounds}  {c.name:40} ratio {m['ratio']:6.3f}  "
-                  f"case {m['case_us']:7.1f} us  base {m['base_us']:6.1f} us  "
-                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+    try:
+        for r in range(args.rounds):
+            order = chosen[:]
+            rng.shuffle(order)
+            for c in order:
+                t0 = time.monotonic()
+                m = measure_pair(c, args.seconds, args.connections)
+                rounds[c.name].append(m)
+                print(f"round {r + 1}/{args.rounds}  {c.name:40} ratio {m['ratio']:6.3f}  "
+                      f"case {m['case_us']:7.1f} us  base {m['base_us']:6.1f} us  "
+                      f"({time.monotonic() - t0:.0f} s)", flush=True)
+    except BaseException:
+        done = [c for c in chosen if rounds[c.name]]
+        if done:
+            print("\nINCOMPLETE: the rounds measured before the failure:")
+            print_table(done, {c.name: summarize(rounds[c.name]) for c in done}, script, args)
+        raise
     results = {name: summarize(rs) for name, rs in rounds.items()}
+    for c in chosen:
+        results[c.name]["baseline"] = c.baseline_name
     print_table(chosen, results, script, args)
     if args.json:
         args.json.write_text(json.dumps({
