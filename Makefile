@@ -8,15 +8,12 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 ENVOY_VERSION := 1.40.0
 
-<<<<<<< HEAD
 FUZZ_TARGETS := jwt_config jose_parse jwt_request path_route
 # Smoke run per target in `make test`: a fixed seed and run count, so it is
 # deterministic; `make fuzz` runs each target FUZZ_SECONDS.
 FUZZ_SMOKE_RUNS := 20000
 FUZZ_SECONDS    := 300
 
-.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean fuzz fuzz-smoke fuzz-tools
-=======
 # The Rate Limit Service (gRPC, limitador + Redis) used by the global rate-limit
 # tests and the demo. Its own Cargo workspace, so the main workspace never builds it.
 # limitador is built without its default features (RocksDB, its own Redis storage):
@@ -25,20 +22,16 @@ RLS_DIR     := services/ratelimit-service
 RLS_BIN     := $(RLS_DIR)/target/release/edgeward-ratelimit-service
 RLS_APT     := redis-server
 
-.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls
->>>>>>> wip/rls
+.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls fuzz fuzz-smoke fuzz-tools
 
 help:
 	@echo "make demo   build the filters, install Envoy, start the demo gateway"
 	@echo "make test   install test tools, run every test (core, core-in-wasm, clippy, end to end)"
 	@echo "make wasm   build dist/*.wasm"
 	@echo "make bench  run the benchmarks in benches/"
-<<<<<<< HEAD
 	@echo "make fuzz   coverage-guided fuzzing (cargo fuzz, nightly), FUZZ_SECONDS per target"
 	@echo "make fuzz-smoke  a short deterministic fuzz run per target (part of make test)"
-=======
 	@echo "make rls    build the Redis-backed Rate Limit Service ($(RLS_BIN))"
->>>>>>> wip/rls
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
