@@ -512,7 +512,7 @@ def no_token_probe() -> Probe:
     return Probe(RequestSpec(path="/orders"), 401)
 
 
-def edgeward_filters(kp, cache_size: int) -> list:
+def edgeward_filters(kp, cache_size: int, wasm: Path | None = None) -> list:
     cfg = {
         "providers": {"idp": {
             "issuer": ISS, "audiences": [AUD], "algorithms": [kp.alg],
@@ -521,7 +521,7 @@ def edgeward_filters(kp, cache_size: int) -> list:
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "idp"}}],
         "token_cache_size": cache_size,
     }
-    return [wasm_filter("edgeward_jwt", WASM, cfg, failure_policy="FAIL_CLOSED")]
+    return [wasm_filter("edgeward_jwt", wasm or WASM, cfg, failure_policy="FAIL_CLOSED")]
 
 
 def trivial_wasm_filters() -> list:
@@ -594,6 +594,14 @@ def default_cases() -> list[Case]:
         edgeward("ES256", 0),
         edgeward("EdDSA", 0),
         edgeward("HS256", 0),
+        # A/B: this build against another build of the JWT module
+        # ($EDGEWARD_BASELINE_WASM), e.g. before and after a change.
+        *[Case(f"edgeward RS256 {label}, vs baseline build",
+               lambda size=size: edgeward_filters(kps["RS256"], size), bearer(tok["RS256"]),
+               baseline_filters=lambda size=size: edgeward_filters(
+                   kps["RS256"], size, Path(os.environ["EDGEWARD_BASELINE_WASM"])),
+               baseline_name="$EDGEWARD_BASELINE_WASM", optional=True)
+          for size, label in ((1000, "cached"), (0, "no cache"))],
         # Route kinds other than direct_response; not in the default run.
         Case("no filter, via upstream", [], RequestSpec(), route=UPSTREAM, optional=True),
         Case("no filter, POST 1 KB", [], RequestSpec(method="POST", body=b"x" * 1024,

@@ -167,6 +167,11 @@ pub trait StreamHost {
     /// All request headers, pseudo-headers included, names lower-case,
     /// repeated headers as repeated pairs.
     fn request_headers(&self) -> Result<Vec<(String, String)>, HostError>;
+    /// The request headers as a [`RequestHead`] (hosts may build it without
+    /// copying every header).
+    fn request_head(&self) -> Result<crate::http::RequestHead, HostError> {
+        self.request_headers().map(crate::http::RequestHead::new)
+    }
     /// One request header (the first value), when a filter needs only a few.
     fn request_header(&self, name: &str) -> Result<Option<String>, HostError>;
     /// Replaces every value of `name`, or removes them all when `value` is None.

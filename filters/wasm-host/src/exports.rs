@@ -137,21 +137,23 @@ fn action(a: Action) -> u32 {
 }
 
 // ---------------------------------------------------------------- exports
-
-#[no_mangle]
-pub extern "C" fn proxy_abi_version_0_2_1() {}
+//
+// The bodies of the ABI exports. The `#[no_mangle]` wrappers are emitted by
+// `export_filters!` in each filter crate, so a module exports only the
+// callbacks its filters use: Envoy skips a callback a module does not
+// export, and entering one costs per request (benches/abi-floor).
 
 /// The host allocates buffers it hands to the module with this.
-#[no_mangle]
-pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+#[doc(hidden)]
+pub fn on_memory_allocate(size: usize) -> *mut u8 {
     let mut buf: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
     // SAFETY: MaybeUninit needs no initialisation; the host writes `size` bytes.
     unsafe { buf.set_len(size) };
     Box::into_raw(buf.into_boxed_slice()) as *mut u8
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u32) {
+#[doc(hidden)]
+pub fn on_context_create(context_id: u32, parent_context_id: u32) {
     REGISTRY.with(|r| {
         if let Ok(mut reg) = r.try_borrow_mut() {
             if parent_context_id == 0 {
@@ -163,13 +165,13 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u3
     });
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_vm_start(_root_context: u32, _vm_configuration_size: usize) -> bool {
+#[doc(hidden)]
+pub fn on_vm_start(_root_context: u32, _vm_configuration_size: usize) -> bool {
     true
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_configure(root_context: u32, _configuration_size: usize) -> bool {
+#[doc(hidden)]
+pub fn on_configure(root_context: u32, _configuration_size: usize) -> bool {
     let host = WasmHost;
     host.refresh_log_level();
     let root_id = host
@@ -215,35 +217,35 @@ pub extern "C" fn proxy_on_configure(root_context: u32, _configuration_size: usi
     })
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_tick(root_context: u32) {
+#[doc(hidden)]
+pub fn on_tick(root_context: u32) {
     WasmHost.refresh_log_level();
     with_plugin(root_context, (), |p| p.on_tick());
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_request_headers(context_id: u32, _num_headers: usize, eos: bool) -> u32 {
+#[doc(hidden)]
+pub fn on_request_headers(context_id: u32, _num_headers: usize, eos: bool) -> u32 {
     action(with_plugin(context_id, Action::Pause, |p| {
         p.on_request_headers(context_id, eos)
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_request_body(context_id: u32, size: usize, eos: bool) -> u32 {
+#[doc(hidden)]
+pub fn on_request_body(context_id: u32, size: usize, eos: bool) -> u32 {
     action(with_plugin(context_id, Action::Pause, |p| {
         p.on_request_body(context_id, size, eos)
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
+#[doc(hidden)]
+pub fn on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
     action(with_plugin(context_id, Action::Pause, |p| {
         p.on_request_trailers(context_id)
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_headers(
+#[doc(hidden)]
+pub fn on_response_headers(
     context_id: u32,
     _num_headers: usize,
     eos: bool,
@@ -253,33 +255,33 @@ pub extern "C" fn proxy_on_response_headers(
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_body(context_id: u32, size: usize, eos: bool) -> u32 {
+#[doc(hidden)]
+pub fn on_response_body(context_id: u32, size: usize, eos: bool) -> u32 {
     action(with_plugin(context_id, Action::Pause, |p| {
         p.on_response_body(context_id, size, eos)
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_trailers(context_id: u32, _num_trailers: usize) -> u32 {
+#[doc(hidden)]
+pub fn on_response_trailers(context_id: u32, _num_trailers: usize) -> u32 {
     action(with_plugin(context_id, Action::Pause, |p| {
         p.on_response_trailers(context_id)
     }))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_log(context_id: u32) {
+#[doc(hidden)]
+pub fn on_log(context_id: u32) {
     with_plugin(context_id, (), |p| p.on_log(context_id));
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_done(context_id: u32) -> bool {
+#[doc(hidden)]
+pub fn on_done(context_id: u32) -> bool {
     with_plugin(context_id, (), |p| p.on_done(context_id));
     true
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_delete(context_id: u32) {
+#[doc(hidden)]
+pub fn on_delete(context_id: u32) {
     REGISTRY.with(|r| {
         if let Ok(mut reg) = r.try_borrow_mut() {
             if reg.streams.remove(&context_id).is_none() {
@@ -289,8 +291,8 @@ pub extern "C" fn proxy_on_delete(context_id: u32) {
     });
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_http_call_response(
+#[doc(hidden)]
+pub fn on_http_call_response(
     context_id: u32,
     token: u32,
     num_headers: usize,
@@ -314,15 +316,15 @@ fn grpc_settle(token: u32) -> bool {
     })
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_grpc_receive_initial_metadata(_context: u32, _token: u32, _n: u32) {}
+#[doc(hidden)]
+pub fn on_grpc_receive_initial_metadata(_context: u32, _token: u32, _n: u32) {}
 
-#[no_mangle]
-pub extern "C" fn proxy_on_grpc_receive_trailing_metadata(_context: u32, _token: u32, _n: u32) {}
+#[doc(hidden)]
+pub fn on_grpc_receive_trailing_metadata(_context: u32, _token: u32, _n: u32) {}
 
 /// A unary call's reply message (status OK).
-#[no_mangle]
-pub extern "C" fn proxy_on_grpc_receive(context_id: u32, token: u32, response_size: usize) {
+#[doc(hidden)]
+pub fn on_grpc_receive(context_id: u32, token: u32, response_size: usize) {
     if !grpc_settle(token) {
         return;
     }
@@ -336,8 +338,8 @@ pub extern "C" fn proxy_on_grpc_receive(context_id: u32, token: u32, response_si
 }
 
 /// A unary call ended without a reply (or after it): deliver the failure once.
-#[no_mangle]
-pub extern "C" fn proxy_on_grpc_close(context_id: u32, token: u32, status_code: u32) {
+#[doc(hidden)]
+pub fn on_grpc_close(context_id: u32, token: u32, status_code: u32) {
     if !grpc_settle(token) {
         return;
     }

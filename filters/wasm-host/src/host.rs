@@ -305,6 +305,25 @@ impl StreamHost for WasmHost {
         self.header_pairs(abi::MAP_HTTP_REQUEST_HEADERS)
     }
 
+    fn request_head(&self) -> Result<edgeward_core::http::RequestHead, HostError> {
+        let mut data = null_mut();
+        let mut size = 0usize;
+        match unsafe {
+            abi::proxy_get_header_map_pairs(abi::MAP_HTTP_REQUEST_HEADERS, &mut data, &mut size)
+        } {
+            OK => {
+                let bytes = unsafe { take_buffer(data, size) };
+                // Not UTF-8 (obs-text in a value): decode lossily.
+                Ok(
+                    edgeward_core::http::RequestHead::from_abi_map(bytes).unwrap_or_else(|bytes| {
+                        edgeward_core::http::RequestHead::new(decode_map(&bytes))
+                    }),
+                )
+            }
+            other => Err(status_error(other)),
+        }
+    }
+
     fn request_header(&self, name: &str) -> Result<Option<String>, HostError> {
         self.header_value(abi::MAP_HTTP_REQUEST_HEADERS, name)
     }

@@ -10,6 +10,7 @@ use super::response::identity_of;
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 use std::rc::Rc;
 
@@ -46,16 +47,46 @@ impl Deref for VerifiedClaims {
 
 #[derive(Debug)]
 struct Entry {
+    provider: usize,
     claims: Rc<VerifiedClaims>,
     expires_at_s: f64,
     keys_version: u64,
     last_used: u64,
 }
 
+/// Hashes only the last 32 bytes of a token (the end of its signature).
+///
+/// A lookup is on the hot path of every request, and SipHash over a whole
+/// ~700-byte RS256 token costs about a microsecond in Wasm. Only tokens
+/// that passed every check are ever inserted, and their signatures are
+/// unpredictable, so nobody can fill the table with colliding entries; a
+/// hash collision on lookup only costs a string comparison.
+#[derive(Default)]
+struct TokenTailHasher(u64);
+
+impl Hasher for TokenTailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = bytes.get(bytes.len().saturating_sub(32)..).unwrap_or(bytes);
+        for &b in tail {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type TokenMap = HashMap<Box<str>, Vec<Entry>, BuildHasherDefault<TokenTailHasher>>;
+
 #[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
-    entries: HashMap<(usize, String), Entry>,
+    /// Token text -> its verdicts, one per provider (usually one).
+    entries: TokenMap,
+    len: usize,
     clock: u64,
     hits: u64,
     misses: u64,
@@ -65,7 +96,8 @@ impl TokenCache {
     pub fn new(capacity: usize) -> Self {
         TokenCache {
             capacity,
-            entries: HashMap::new(),
+            entries: TokenMap::default(),
+            len: 0,
             clock: 0,
             hits: 0,
             misses: 0,
@@ -73,11 +105,11 @@ impl TokenCache {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Cumulative (hits, misses).
@@ -86,7 +118,7 @@ impl TokenCache {
     }
 
     /// The cached claims when this token was verified for `provider` with
-    /// the current key set and has not expired.
+    /// the current key set and has not expired. No allocation.
     pub fn get(
         &mut self,
         provider: usize,
@@ -95,17 +127,24 @@ impl TokenCache {
         now_s: f64,
     ) -> Option<Rc<VerifiedClaims>> {
         self.clock += 1;
-        let key = (provider, token.to_string());
-        match self.entries.get_mut(&key) {
-            Some(e) if e.keys_version == keys_version && now_s < e.expires_at_s => {
-                e.last_used = self.clock;
-                self.hits += 1;
-                return Some(e.claims.clone());
+        if let Some(list) = self.entries.get_mut(token) {
+            if let Some(i) = list.iter().position(|e| e.provider == provider) {
+                let fresh = list
+                    .get(i)
+                    .is_some_and(|e| e.keys_version == keys_version && now_s < e.expires_at_s);
+                if fresh {
+                    if let Some(e) = list.get_mut(i) {
+                        e.last_used = self.clock;
+                        self.hits += 1;
+                        return Some(e.claims.clone());
+                    }
+                }
+                list.swap_remove(i);
+                self.len = self.len.saturating_sub(1);
+                if list.is_empty() {
+                    self.entries.remove(token);
+                }
             }
-            Some(_) => {
-                self.entries.remove(&key);
-            }
-            None => {}
         }
         self.misses += 1;
         None
@@ -130,36 +169,53 @@ impl TokenCache {
         if exp <= now_s {
             return;
         }
-        if self.entries.len() >= self.capacity {
+        if self.len >= self.capacity {
             self.evict(now_s);
         }
         self.clock += 1;
-        self.entries.insert(
-            (provider, token.to_string()),
-            Entry {
-                claims,
-                expires_at_s: exp,
-                keys_version,
-                last_used: self.clock,
-            },
-        );
+        let entry = Entry {
+            provider,
+            claims,
+            expires_at_s: exp,
+            keys_version,
+            last_used: self.clock,
+        };
+        let list = self.entries.entry(token.into()).or_default();
+        match list.iter_mut().find(|e| e.provider == provider) {
+            Some(old) => *old = entry,
+            None => {
+                list.push(entry);
+                self.len += 1;
+            }
+        }
     }
 
     /// Drops expired entries; if none, the least recently used one. O(n) but
     /// only on a miss at capacity, which already paid for a signature check.
     fn evict(&mut self, now_s: f64) {
-        let before = self.entries.len();
-        self.entries.retain(|_, e| now_s < e.expires_at_s);
-        if self.entries.len() < before {
+        let before = self.len;
+        for list in self.entries.values_mut() {
+            list.retain(|e| now_s < e.expires_at_s);
+        }
+        self.entries.retain(|_, list| !list.is_empty());
+        self.len = self.entries.values().map(Vec::len).sum();
+        if self.len < before {
             return;
         }
-        if let Some(oldest) = self
+        let oldest = self
             .entries
             .iter()
-            .min_by_key(|(_, e)| e.last_used)
-            .map(|(k, _)| k.clone())
-        {
-            self.entries.remove(&oldest);
+            .flat_map(|(k, list)| list.iter().map(move |e| (e.last_used, k, e.provider)))
+            .min_by_key(|(used, _, _)| *used)
+            .map(|(_, k, p)| (k.clone(), p));
+        if let Some((k, p)) = oldest {
+            if let Some(list) = self.entries.get_mut(&k) {
+                list.retain(|e| e.provider != p);
+                self.len = self.len.saturating_sub(1);
+                if list.is_empty() {
+                    self.entries.remove(&k);
+                }
+            }
         }
     }
 }

@@ -4,6 +4,9 @@
 //! out of range is an error, never silently clamped.
 
 use super::matcher::{Requirement, Rule};
+use super::metrics::ALLOWED;
+use super::response::decision_record;
+use crate::metrics::labeled;
 pub use crate::config::ConfigError;
 use crate::config::{check_name, err, in_range, parse_json, secs_to_ms, Field};
 use crate::http::{is_safe_header_value, is_settable_header_name};
@@ -266,6 +269,14 @@ pub struct JwtConfig {
 }
 
 impl JwtConfig {
+    /// The header name of provider `p`'s source `s`, when it is a header.
+    pub fn header_source(&self, p: usize, s: usize) -> Option<&str> {
+        match self.providers.get(p)?.sources.get(s)? {
+            TokenSource::Header { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// Parses and validates the plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<JwtConfig, ConfigError> {
         compile(parse_json::<RawConfig>(bytes)?)
@@ -704,9 +715,18 @@ fn compile_rule(i: usize, r: RawRule, providers: &[String]) -> Result<Rule, Conf
             ))
         }
     };
+    let label = r.name.clone().unwrap_or_else(|| i.to_string());
+    let allow_records = providers
+        .iter()
+        .map(|p| Some(p.as_str()))
+        .chain([None])
+        .map(|p| decision_record(true, Some(i), r.name.as_deref(), None, p))
+        .collect();
     Ok(Rule {
         index: i,
-        label: r.name.clone().unwrap_or_else(|| i.to_string()),
+        allowed_metric: labeled(ALLOWED, &[("rule", &label)]),
+        allow_records,
+        label,
         name: r.name,
         matcher,
         requires,

@@ -50,9 +50,10 @@ pub struct Prepared {
     /// For each provider the rule names, in rule order: the tokens found, or
     /// why the provider's locations could not be read.
     pub found: Vec<(usize, Result<Vec<FoundToken>, Reason>)>,
-    /// Token headers of those providers that the request carries (removed
-    /// before the upstream unless a verified provider forwards its token).
-    pub present_headers: Vec<String>,
+    /// Token headers of those providers that the request carries, as
+    /// (provider, source) indexes, one per header name (removed before the
+    /// upstream unless a verified provider forwards its token).
+    pub present_headers: Vec<(usize, usize)>,
 }
 
 /// Finds the rule and extracts each of its providers' tokens.
@@ -65,16 +66,19 @@ pub fn prepare(cfg: &JwtConfig, head: &RequestHead, target: &RequestTarget) -> P
         };
     };
     let mut found = Vec::new();
-    let mut present_headers: Vec<String> = Vec::new();
+    let mut present_headers: Vec<(usize, usize)> = Vec::new();
     for &p in rule.requires.providers() {
         let Some(provider) = cfg.providers.get(p) else {
             continue;
         };
         found.push((p, extract(head, &provider.sources)));
-        for s in &provider.sources {
+        for (si, s) in provider.sources.iter().enumerate() {
             if let TokenSource::Header { name, .. } = s {
-                if head.first(name).is_some() && !present_headers.contains(name) {
-                    present_headers.push(name.clone());
+                let seen = present_headers
+                    .iter()
+                    .any(|&(pp, ss)| cfg.header_source(pp, ss) == Some(name.as_str()));
+                if !seen && head.first(name).is_some() {
+                    present_headers.push((p, si));
                 }
             }
         }
@@ -91,7 +95,8 @@ pub fn prepare(cfg: &JwtConfig, head: &RequestHead, target: &RequestTarget) -> P
 pub struct Verified {
     pub provider: usize,
     pub claims: Rc<VerifiedClaims>,
-    pub tokens: Vec<FoundToken>,
+    /// Where its tokens were (indexes into the provider's `sources`).
+    pub sources: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,7 +213,7 @@ impl Evaluation<'_> {
             Some(claims) => ProviderResult::Ok(Verified {
                 provider: index,
                 claims,
-                tokens: found.clone(),
+                sources: found.iter().map(|f| f.source).collect(),
             }),
             None => ProviderResult::NoToken,
         }
@@ -384,7 +389,7 @@ mod tests {
             ProviderResult::Ok(Verified {
                 provider: p,
                 claims: Rc::new(VerifiedClaims::new(Map::new())),
-                tokens: vec![],
+                sources: vec![],
             }),
         )
     }

@@ -13,13 +13,14 @@ use crate::http::{cookie_values, query_values, RequestHead};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundToken {
     pub token: String,
-    pub source: TokenSource,
+    /// Index into the provider's `sources`.
+    pub source: usize,
 }
 
 /// Every token the provider's sources hold, or `MultipleTokens`.
 pub fn extract(head: &RequestHead, sources: &[TokenSource]) -> Result<Vec<FoundToken>, Reason> {
     let mut found = Vec::new();
-    for source in sources {
+    for (index, source) in sources.iter().enumerate() {
         let mut values: Vec<String> = match source {
             TokenSource::Header { name, prefix } => head
                 .all(name)
@@ -43,7 +44,7 @@ pub fn extract(head: &RequestHead, sources: &[TokenSource]) -> Result<Vec<FoundT
             if !found.iter().any(|f: &FoundToken| f.token == token) {
                 found.push(FoundToken {
                     token,
-                    source: source.clone(),
+                    source: index,
                 });
             }
         }

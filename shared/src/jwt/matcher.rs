@@ -40,6 +40,20 @@ pub struct Rule {
     pub label: String,
     pub matcher: RouteMatch,
     pub requires: Requirement,
+    /// Built at configure time for the hot path: the `allowed` counter's
+    /// name with this rule's label, and the decision record of an allowed
+    /// request per verifying provider (indexed like `JwtConfig::providers`,
+    /// then one for "no token needed").
+    pub allowed_metric: String,
+    pub allow_records: Vec<String>,
+}
+
+impl Rule {
+    /// The decision record of a request this rule allowed.
+    pub fn allow_record(&self, provider: Option<usize>) -> &str {
+        let i = provider.unwrap_or(self.allow_records.len().saturating_sub(1));
+        self.allow_records.get(i).map_or("", String::as_str)
+    }
 }
 
 /// The first rule matching the request, if any.

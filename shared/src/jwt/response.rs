@@ -76,9 +76,11 @@ pub fn identity_of(provider: &Provider, claims: &Map<String, Value>) -> Identity
 }
 
 /// The decision record in filter state `edgeward.jwt.decision`: which rule
-/// and why, for logs and audits. Built by hand on the hot path: every part
-/// is a number, a reason code, a rule name (`[A-Za-z0-9_-]`) or a provider
-/// name (`[A-Za-z0-9-_.]`), all validated at configure time.
+/// and why, for logs and audits. Every part is a number, a reason code, a
+/// rule name (`[A-Za-z0-9_-]`) or a provider name (`[A-Za-z0-9-_.]`), all
+/// validated at configure time, so it is built by hand; the records of
+/// allowed requests are built once, at configure time
+/// ([`crate::jwt::matcher::Rule::allow_record`]).
 pub fn decision_json(
     cfg: &JwtConfig,
     allowed: bool,
@@ -86,21 +88,31 @@ pub fn decision_json(
     reason: Option<Reason>,
     provider: Option<usize>,
 ) -> String {
-    let quoted = |s: Option<&str>| s.map_or_else(|| "null".to_string(), |s| format!("\"{s}\""));
     let rule_name = rule
         .and_then(|r| cfg.rules.get(r))
         .and_then(|r| r.name.as_deref());
+    let provider = provider
+        .and_then(|p| cfg.providers.get(p))
+        .map(|p| p.name.as_str());
+    decision_record(allowed, rule, rule_name, reason.map(Reason::code), provider)
+}
+
+/// The record's text from its parts.
+pub fn decision_record(
+    allowed: bool,
+    rule: Option<usize>,
+    rule_name: Option<&str>,
+    reason: Option<&str>,
+    provider: Option<&str>,
+) -> String {
+    let quoted = |s: Option<&str>| s.map_or_else(|| "null".to_string(), |s| format!("\"{s}\""));
     let rule = rule.map_or_else(|| "null".to_string(), |r| r.to_string());
     format!(
         r#"{{"decision":"{}","rule":{rule},"rule_name":{},"reason":{},"provider":{}}}"#,
         if allowed { "allow" } else { "deny" },
         quoted(rule_name),
-        quoted(reason.map(Reason::code)),
-        quoted(
-            provider
-                .and_then(|p| cfg.providers.get(p))
-                .map(|p| p.name.as_str())
-        ),
+        quoted(reason),
+        quoted(provider),
     )
 }
 

@@ -5,7 +5,7 @@
 
 use super::cache::TokenCache;
 use super::claims::claim_at;
-use super::config::{same_header_name, JwtConfig, KeySource, OnInvalidClaim, TokenSource};
+use super::config::{same_header_name, JwtConfig, KeySource, OnInvalidClaim};
 use super::engine::{prepare, Evaluation, KeyNeed, Outcome, Prepared, ProviderKeys, Verified};
 use super::jwks::{FetchReason, RemoteKeys};
 use super::metrics as m;
@@ -26,6 +26,10 @@ use std::rc::Rc;
 
 /// Filter-state key of the decision record.
 pub const DECISION_PROPERTY: &str = "edgeward.jwt.decision";
+
+/// The decision record of an unmatched request under `unmatched: allow`.
+const UNMATCHED_ALLOWED: &str =
+    r#"{"decision":"allow","rule":null,"rule_name":null,"reason":null,"provider":null}"#;
 
 /// Most requests one VM holds while keys are fetched; past it, fail closed
 /// at once rather than grow without bound.
@@ -80,8 +84,8 @@ impl Filter for JwtFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, stream: StreamId, _eos: bool) -> Verdict {
-        let head = match host.request_headers() {
-            Ok(h) => RequestHead::new(h),
+        let head = match host.request_head() {
+            Ok(h) => h,
             Err(e) => {
                 host.log(
                     LogLevel::Error,
@@ -217,8 +221,8 @@ impl JwtFilter {
         head: &RequestHead,
     ) -> Result<(), HostError> {
         let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in &head.headers {
-            if removed.contains(&name.as_str()) {
+        for (name, _) in head.iter() {
+            if removed.contains(&name) {
                 continue;
             }
             if self
@@ -443,20 +447,16 @@ impl JwtFilter {
             }
             Outcome::Allow { rule, verified } => match self.publish(host, prepared, &verified) {
                 Ok(()) => {
-                    let label = rule
-                        .and_then(|r| self.cfg.rules.get(r))
-                        .map(|r| r.label.as_str());
-                    match label {
-                        Some(l) => host.increment(&labeled(m::ALLOWED, &[("rule", l)]), 1),
+                    let provider = verified.first().map(|v| v.provider);
+                    let rule = rule.and_then(|r| self.cfg.rules.get(r));
+                    match rule {
+                        Some(r) => host.increment(&r.allowed_metric, 1),
                         None => host.increment(m::ALLOWED, 1),
                     }
-                    let record = decision_json(
-                        &self.cfg,
-                        true,
-                        rule,
-                        None,
-                        verified.first().map(|v| v.provider),
-                    );
+                    let record = match rule {
+                        Some(r) => r.allow_record(provider),
+                        None => UNMATCHED_ALLOWED,
+                    };
                     log_lazy(host, LogLevel::Debug, || format!("jwt: {record}"));
                     let _ = host.set_property(&[DECISION_PROPERTY], record.as_bytes());
                     Ok(())
@@ -489,18 +489,20 @@ impl JwtFilter {
         // verified or not (a forged Authorization must not reach the
         // upstream beside a valid device token), except where a verified
         // provider forwards its own.
-        let forwarded =
-            |name: &str| {
-                verified.iter().any(|v| {
-                    self.cfg.providers.get(v.provider).is_some_and(|p| p.forward)
-                    && v.tokens.iter().any(|t| {
-                        matches!(&t.source, TokenSource::Header { name: n, .. } if n == name)
-                    })
-                })
-            };
-        for name in &prepared.present_headers {
-            if !forwarded(name) {
-                host.set_request_header(name, None)?;
+        let forwarded = |name: &str| {
+            verified.iter().any(|v| {
+                self.cfg.providers.get(v.provider).is_some_and(|p| p.forward)
+                    && v
+                        .sources
+                        .iter()
+                        .any(|&s| self.cfg.header_source(v.provider, s) == Some(name))
+            })
+        };
+        for &(p, s) in &prepared.present_headers {
+            if let Some(name) = self.cfg.header_source(p, s) {
+                if !forwarded(name) {
+                    host.set_request_header(name, None)?;
+                }
             }
         }
         for v in verified {
