@@ -58,8 +58,9 @@ fn run_pass(fixture: &Value, iterations: u32, print: bool, only: &str) {
                 continue;
             }
             let host = FakeHost::new(1_800_000_000_000);
-            *host.plugin_config.borrow_mut() =
-                fixture["configs"][format!("{alg}-{cache}")].to_string().into_bytes();
+            *host.plugin_config.borrow_mut() = fixture["configs"][format!("{alg}-{cache}")]
+                .to_string()
+                .into_bytes();
             let mut vm = Driver::<JwtFilter>::new(1);
             assert!(vm.configure(&host));
             let headers = [

@@ -245,11 +245,7 @@ pub fn on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
 }
 
 #[doc(hidden)]
-pub fn on_response_headers(
-    context_id: u32,
-    _num_headers: usize,
-    eos: bool,
-) -> u32 {
+pub fn on_response_headers(context_id: u32, _num_headers: usize, eos: bool) -> u32 {
     action(with_plugin(context_id, Action::Pause, |p| {
         p.on_response_headers(context_id, eos)
     }))

@@ -6,12 +6,12 @@
 use super::matcher::{Requirement, Rule};
 use super::metrics::ALLOWED;
 use super::response::decision_record;
-use crate::metrics::labeled;
 pub use crate::config::ConfigError;
 use crate::config::{check_name, err, in_range, parse_json, secs_to_ms, Field};
 use crate::http::{is_safe_header_value, is_settable_header_name};
 use crate::jose::algorithm::{Algorithm, KeyFamily};
 use crate::jose::jwk::{KeySet, SkipClass};
+use crate::metrics::labeled;
 use crate::path::{PathPolicy, RawPathPolicy};
 use crate::route::{RawRouteMatch, RouteMatch};
 use serde::Deserialize;

@@ -491,9 +491,11 @@ impl JwtFilter {
         // provider forwards its own.
         let forwarded = |name: &str| {
             verified.iter().any(|v| {
-                self.cfg.providers.get(v.provider).is_some_and(|p| p.forward)
-                    && v
-                        .sources
+                self.cfg
+                    .providers
+                    .get(v.provider)
+                    .is_some_and(|p| p.forward)
+                    && v.sources
                         .iter()
                         .any(|&s| self.cfg.header_source(v.provider, s) == Some(name))
             })
