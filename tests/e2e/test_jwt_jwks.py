@@ -40,11 +40,15 @@ def worker_connections(gw) -> dict[str, int]:
     return {k.split(".")[-2]: v for k, v in gw.stats(filter_regex=pat).items()}
 
 
-def get_on_worker(gw, path, headers=None, timeout=10.0):
-    """One request on a fresh connection -> (response, worker name, seconds)."""
+def get_on_worker(gw, path, headers=None, timeout=10.0, conn=None):
+    """One request on a fresh connection -> (response, worker name, seconds).
+    With `conn` (a client.Client) the request goes on it and the caller keeps it open."""
     before = worker_connections(gw)
     t0 = time.monotonic()
-    r = client.get(gw.port, path, headers, timeout=timeout)
+    if conn is None:
+        r = client.get(gw.port, path, headers, timeout=timeout)
+    else:
+        r = conn.get(path, headers)
     elapsed = time.monotonic() - t0
     after = worker_connections(gw)  # counted at accept, so already there
     changed = [w for w in after if after[w] != before.get(w, 0)]
@@ -52,16 +56,25 @@ def get_on_worker(gw, path, headers=None, timeout=10.0):
     return r, changed[0], elapsed
 
 
-def on_both_workers(gw, make_headers, check, tries: int = 60) -> dict[str, int]:
+def on_both_workers(gw, make_headers, check, tries: int = 8) -> dict[str, int]:
     """Sends requests on fresh connections until each of the 2 workers served at
-    least 2; `check(resp, elapsed)` asserts on every response."""
+    least 2; `check(resp, elapsed)` asserts on every response. The connections stay
+    open until the end: the listener's exact balancer then gives each new one to the
+    worker with fewer open connections, so the workers alternate."""
     seen: dict[str, int] = {}
-    for _ in range(tries):
-        r, worker, elapsed = get_on_worker(gw, "/orders", make_headers())
-        check(r, elapsed)
-        seen[worker] = seen.get(worker, 0) + 1
-        if len(seen) == 2 and min(seen.values()) >= 2:
-            return seen
+    held: list[client.Client] = []
+    try:
+        for _ in range(tries):
+            conn = client.Client(gw.port)
+            held.append(conn)
+            r, worker, elapsed = get_on_worker(gw, "/orders", make_headers(), conn=conn)
+            check(r, elapsed)
+            seen[worker] = seen.get(worker, 0) + 1
+            if len(seen) == 2 and min(seen.values()) >= 2:
+                return seen
+    finally:
+        for conn in held:
+            conn.close()
     pytest.fail(f"connections did not reach both workers: {seen}")
 
 

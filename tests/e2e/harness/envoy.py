@@ -209,6 +209,10 @@ def gateway_config(listener_port: int, admin_port: int, upstream_port: int,
                 "name": "gateway",
                 "address": _address(listener_port),
                 "enable_reuse_port": False,
+                # Each new connection goes to the worker with the fewest open
+                # connections, so a test that holds its connections open reaches
+                # every worker deterministically (the kernel's accept order does not).
+                "connection_balance_config": {"exact_balance": {}},
                 "filter_chains": [{"filters": [{
                     "name": "envoy.filters.network.http_connection_manager",
                     "typed_config": hcm,
