@@ -224,7 +224,9 @@ impl RemoteKeys {
                             >= s.last_ok_ms
                                 .saturating_add(self.cfg.cache_duration_ms / 5 * 4))
             }
-            FetchReason::Initial => self.retry_allowed(s, now),
+            // Keys are in shared data already (another VM fetched them
+            // while this one's wish waited for its tick): a sync is enough.
+            FetchReason::Initial => s.version == 0 && self.retry_allowed(s, now),
             FetchReason::UnknownKid => {
                 s.last_kid_refetch_ms == 0
                     || now
@@ -525,6 +527,24 @@ mod tests {
         assert!(b.on_tick(&host), "b picked up the shared copy");
         assert!(b.current().map(|l| l.keys.has_kid("k1")).unwrap_or(false));
         assert_eq!(host.metric("edgeward.jwt.jwks.fetch_ok"), 1);
+    }
+
+    #[test]
+    fn a_wish_made_before_another_vm_fetched_does_not_fetch_again() {
+        // CI saw two fetches 12 ms apart at start-up: b's request asked for
+        // keys before a took the lease; by b's tick a had stored them.
+        let host = FakeHost::new(1_000_000);
+        let mut a = RemoteKeys::new(cfg());
+        let mut b = RemoteKeys::new(cfg());
+        assert_eq!(
+            b.want_fetch(&host, FetchReason::Initial),
+            FetchStart::Wanted
+        );
+        a.on_tick(&host);
+        assert!(a.on_response(&host, &ok(JWKS)));
+        assert!(b.on_tick(&host), "b synced the shared copy");
+        assert_eq!(host.calls.borrow().len(), 1, "only a fetched");
+        assert!(b.current().is_some());
     }
 
     #[test]
