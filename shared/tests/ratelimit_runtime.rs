@@ -272,7 +272,7 @@ fn global_policies_ask_the_service_and_follow_its_answer() {
     assert_eq!(reply.status, 429);
     assert!(reply.headers.contains(&("retry-after".into(), "42".into())));
     assert!(reply.headers.contains(&("ratelimit-policy".into(), "\"g\";q=4;w=60".into())));
-    assert_eq!(d.waiting(), 0);
+    assert_eq!(d.filter().unwrap().waiting(), 0);
 }
 
 #[test]
@@ -346,7 +346,7 @@ fn a_local_denial_never_reaches_the_service_and_resets_clean_up() {
     d.on_done(7);
     d.on_grpc_call_response(&host, 7, 2, &rls_reply(1, 2));
     assert_eq!(host.stream(7).resumed, 0);
-    assert_eq!(d.waiting(), 0);
+    assert_eq!(d.filter().unwrap().waiting(), 0);
 }
 
 #[test]
