@@ -236,7 +236,10 @@ mod tests {
             let r: Result<Vec<_>, _> = Fields::new(bad).collect();
             assert!(r.is_err(), "{bad:?}");
         }
-        assert_eq!(Value::Varint(1 << 40).as_u32(7), Err(DecodeError::BadField(7)));
+        assert_eq!(
+            Value::Varint(1 << 40).as_u32(7),
+            Err(DecodeError::BadField(7))
+        );
         assert_eq!(Value::Len(b"").as_u64(7), Err(DecodeError::BadField(7)));
     }
 }

@@ -53,7 +53,13 @@ fn start(host: &FakeHost, id: u32, method: &str, path: &str, tenant: Option<&str
 
 use edgeward_core::host::StreamHost;
 
-fn send(d: &mut Driver<RateLimitFilter>, host: &FakeHost, id: u32, path: &str, tenant: Option<&str>) -> Option<u16> {
+fn send(
+    d: &mut Driver<RateLimitFilter>,
+    host: &FakeHost,
+    id: u32,
+    path: &str,
+    tenant: Option<&str>,
+) -> Option<u16> {
     start(host, id, "GET", path, tenant);
     match d.on_request_headers(host, id, true) {
         Action::Continue => None,
@@ -82,10 +88,20 @@ fn exact_across_two_vms_interleaved_then_refills() {
         }
     }
     assert_eq!(allowed, 7);
-    assert_eq!(host.metric("edgeward.ratelimit.allowed.policy.per-tenant"), 7);
-    assert_eq!(host.metric("edgeward.ratelimit.limited.policy.per-tenant"), 33);
+    assert_eq!(
+        host.metric("edgeward.ratelimit.allowed.policy.per-tenant"),
+        7
+    );
+    assert_eq!(
+        host.metric("edgeward.ratelimit.limited.policy.per-tenant"),
+        33
+    );
     host.advance_ms(1000);
-    assert_eq!(send(&mut b, &host, 500, "/x", Some("acme")), None, "refilled");
+    assert_eq!(
+        send(&mut b, &host, 500, "/x", Some("acme")),
+        None,
+        "refilled"
+    );
 }
 
 #[test]
@@ -99,7 +115,11 @@ fn tenants_are_isolated_and_anonymous_requests_share_the_absent_key() {
     assert_eq!(send(&mut d, &host, 13, "/", Some("b")), None);
     assert_eq!(send(&mut d, &host, 14, "/", None), None);
     assert_eq!(send(&mut d, &host, 15, "/", None), None);
-    assert_eq!(send(&mut d, &host, 16, "/", None), Some(429), "no tenant: one shared key");
+    assert_eq!(
+        send(&mut d, &host, 16, "/", None),
+        Some(429),
+        "no tenant: one shared key"
+    );
 }
 
 #[test]
@@ -118,13 +138,22 @@ fn costs_most_restrictive_and_denied_requests_consume_nothing() {
     assert_eq!(send(&mut d, &host, 2, "/export", Some("a")), Some(429));
     let body: Value = serde_json::from_slice(&host.stream(2).reply.unwrap().body).unwrap();
     assert_eq!(body["policy"], "export");
-    assert_eq!(body["type"], "https://iana.org/assignments/http-problem-types#quota-exceeded");
+    assert_eq!(
+        body["type"],
+        "https://iana.org/assignments/http-problem-types#quota-exceeded"
+    );
     for i in 0..9 {
         assert_eq!(send(&mut d, &host, 10 + i, "/a", Some("a")), None, "{i}");
     }
     assert_eq!(send(&mut d, &host, 30, "/a", Some("a")), Some(429));
     let reply = host.stream(30).reply.unwrap();
-    let h = |n: &str| reply.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let h = |n: &str| {
+        reply
+            .headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(h("ratelimit-policy").as_deref(), Some("\"all\";q=10;w=60"));
     assert_eq!(h("ratelimit").as_deref(), Some("\"all\";r=0;t=60"));
     assert_eq!(h("retry-after").as_deref(), Some("60"));
@@ -133,9 +162,14 @@ fn costs_most_restrictive_and_denied_requests_consume_nothing() {
     assert_eq!(d.on_request_headers(&host, 40, true), Action::Continue);
     assert_eq!(d.on_response_headers(&host, 40, true), Action::Continue);
     let rh = host.stream(40).response_headers;
-    assert!(rh.contains(&("ratelimit".into(), "\"all\";r=9;t=60".into())), "{rh:?}");
-    let state: Value =
-        serde_json::from_slice(&host.stream(40).properties[&vec!["edgeward.ratelimit".to_string()]]).unwrap();
+    assert!(
+        rh.contains(&("ratelimit".into(), "\"all\";r=9;t=60".into())),
+        "{rh:?}"
+    );
+    let state: Value = serde_json::from_slice(
+        &host.stream(40).properties[&vec!["edgeward.ratelimit".to_string()]],
+    )
+    .unwrap();
     assert_eq!(state["decision"], "allowed");
 }
 
@@ -150,9 +184,13 @@ fn shadow_policies_count_but_never_block() {
     for i in 0..3 {
         assert_eq!(send(&mut d, &host, 1 + i, "/", Some("a")), None);
     }
-    assert_eq!(host.metric("edgeward.ratelimit.shadow_limited.policy.trial"), 2);
+    assert_eq!(
+        host.metric("edgeward.ratelimit.shadow_limited.policy.trial"),
+        2
+    );
     let state: Value =
-        serde_json::from_slice(&host.stream(3).properties[&vec!["edgeward.ratelimit".to_string()]]).unwrap();
+        serde_json::from_slice(&host.stream(3).properties[&vec!["edgeward.ratelimit".to_string()]])
+            .unwrap();
     assert_eq!(state["shadow_limited"], json!(["trial"]));
 }
 
@@ -166,7 +204,14 @@ fn a_key_flood_stays_in_the_table_and_never_fails_open() {
     let mut d = vm(&host, 1, &cfg);
     let mut allowed = 0;
     for i in 0..2000u32 {
-        host.start_stream(i + 10, &[(":method", "GET"), (":path", "/"), ("x-key", &format!("k{i}"))]);
+        host.start_stream(
+            i + 10,
+            &[
+                (":method", "GET"),
+                (":path", "/"),
+                ("x-key", &format!("k{i}")),
+            ],
+        );
         if d.on_request_headers(&host, i + 10, true) == Action::Continue {
             allowed += 1;
         }
@@ -187,11 +232,18 @@ fn client_ip_uses_the_trusted_hop() {
     ]});
     let mut d = vm(&host, 1, &cfg);
     let go = |d: &mut Driver<RateLimitFilter>, id: u32, xff: &str| {
-        host.start_stream(id, &[(":method", "GET"), (":path", "/"), ("x-forwarded-for", xff)]);
+        host.start_stream(
+            id,
+            &[(":method", "GET"), (":path", "/"), ("x-forwarded-for", xff)],
+        );
         d.on_request_headers(&host, id, true)
     };
     assert_eq!(go(&mut d, 1, "9.9.9.9, 1.1.1.1"), Action::Continue);
-    assert_eq!(go(&mut d, 2, "8.8.8.8, 1.1.1.1"), Action::Pause, "left of the hop is ignored");
+    assert_eq!(
+        go(&mut d, 2, "8.8.8.8, 1.1.1.1"),
+        Action::Pause,
+        "left of the hop is ignored"
+    );
     assert_eq!(go(&mut d, 3, "2.2.2.2"), Action::Continue);
     // Authenticated requests are not under this policy.
     assert_eq!(send(&mut d, &host, 4, "/", Some("a")), None);
@@ -257,7 +309,10 @@ fn global_policies_ask_the_service_and_follow_its_answer() {
     assert_eq!(call.service, "envoy.service.ratelimit.v3.RateLimitService");
     assert_eq!(call.method, "ShouldRateLimit");
     assert_eq!((call.cluster.as_str(), call.timeout_ms), ("rls", 50));
-    assert_eq!(strings(&call.message), ["edgeward", "policy", "g", "tenant", "acme"]);
+    assert_eq!(
+        strings(&call.message),
+        ["edgeward", "policy", "g", "tenant", "acme"]
+    );
     assert!(call.message.ends_with(&[0x18, 2]), "hits_addend = cost");
     // Body and trailers stay held.
     assert_eq!(d.on_request_body(&host, 5, 3, true), Action::Pause);
@@ -271,7 +326,9 @@ fn global_policies_ask_the_service_and_follow_its_answer() {
     let reply = host.stream(6).reply.unwrap();
     assert_eq!(reply.status, 429);
     assert!(reply.headers.contains(&("retry-after".into(), "42".into())));
-    assert!(reply.headers.contains(&("ratelimit-policy".into(), "\"g\";q=4;w=60".into())));
+    assert!(reply
+        .headers
+        .contains(&("ratelimit-policy".into(), "\"g\";q=4;w=60".into())));
     assert_eq!(d.filter().unwrap().waiting(), 0);
 }
 
@@ -299,7 +356,10 @@ fn failure_modes() {
         d.on_grpc_call_response(&host, 5 + i, 1 + i, &failed);
         assert_eq!(host.stream(5 + i).resumed, 1);
     }
-    assert_eq!(host.metric("edgeward.ratelimit.fallback.policy.g.outcome.allow"), 5);
+    assert_eq!(
+        host.metric("edgeward.ratelimit.fallback.policy.g.outcome.allow"),
+        5
+    );
     // local: the policy's own limit (4 units, cost 2) per gateway; also
     // when the call cannot even be dispatched, and for a garbage reply.
     let host = FakeHost::new(NOW_MS);
@@ -316,7 +376,10 @@ fn failure_modes() {
     *host.fail_dispatch.borrow_mut() = Some(edgeward_core::host::HostError::NotFound);
     assert_eq!(send(&mut d, &host, 6, "/", Some("a")), None);
     assert_eq!(send(&mut d, &host, 7, "/", Some("a")), Some(429));
-    assert_eq!(host.metric("edgeward.ratelimit.fallback.policy.g.outcome.local"), 3);
+    assert_eq!(
+        host.metric("edgeward.ratelimit.fallback.policy.g.outcome.local"),
+        3
+    );
     // The service answers again: it decides again.
     *host.fail_dispatch.borrow_mut() = None;
     start(&host, 8, "GET", "/", Some("a"));
@@ -355,7 +418,11 @@ fn configuration_errors_refuse_the_plugin() {
     *host.plugin_config.borrow_mut() = br#"{"policies": [{"name": "x"}]}"#.to_vec();
     let mut d: Driver<RateLimitFilter> = Driver::new(1);
     assert!(!d.configure(&host));
-    assert!(host.logs.borrow().iter().any(|(_, m)| m.contains("invalid configuration")));
+    assert!(host
+        .logs
+        .borrow()
+        .iter()
+        .any(|(_, m)| m.contains("invalid configuration")));
 }
 
 #[test]

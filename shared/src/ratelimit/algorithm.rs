@@ -97,9 +97,7 @@ impl Limit {
     pub fn quota(&self) -> u64 {
         match *self {
             Limit::TokenBucket { burst, .. } => burst,
-            Limit::FixedWindow { requests, .. } | Limit::SlidingWindow { requests, .. } => {
-                requests
-            }
+            Limit::FixedWindow { requests, .. } | Limit::SlidingWindow { requests, .. } => requests,
         }
     }
 
@@ -160,8 +158,8 @@ impl Limit {
             } => {
                 let elapsed = now.saturating_sub(state.b);
                 let full = u128::from(burst) * SCALE;
-                let add = u128::from(elapsed) * u128::from(rate) * SCALE
-                    / u128::from(period_ms.max(1));
+                let add =
+                    u128::from(elapsed) * u128::from(rate) * SCALE / u128::from(period_ms.max(1));
                 let tokens = (u128::from(state.a) + add).min(full);
                 State {
                     a: to_u64(tokens),
@@ -178,7 +176,7 @@ impl Limit {
             }
             Limit::SlidingWindow { window_ms, .. } => {
                 let start = now - now % window_ms.max(1);
-                if start == state.b || start < state.b {
+                if start <= state.b {
                     state
                 } else if start == state.b.saturating_add(window_ms) {
                     State {
@@ -187,7 +185,11 @@ impl Limit {
                         c: state.a,
                     }
                 } else {
-                    State { a: 0, b: start, c: 0 }
+                    State {
+                        a: 0,
+                        b: start,
+                        c: 0,
+                    }
                 }
             }
         }

@@ -257,7 +257,9 @@ fn compile_dimension(f: &Field, raw: &RawDimension) -> Result<KeyPart, ConfigErr
         match &raw.name {
             Some(n) if !n.is_empty() && n.len() <= 256 => Ok(n.clone()),
             Some(_) => Err(f.child("name").error("must be 1 to 256 bytes")),
-            None => Err(f.child("name").error(format!("a {what} dimension needs \"name\""))),
+            None => Err(f
+                .child("name")
+                .error(format!("a {what} dimension needs \"name\""))),
         }
     };
     let no_name = || -> Result<(), ConfigError> {
@@ -272,7 +274,10 @@ fn compile_dimension(f: &Field, raw: &RawDimension) -> Result<KeyPart, ConfigErr
         "tenant" => (no_name().map(|_| Dimension::Tenant)?, "tenant".to_string()),
         "subject" => (no_name().map(|_| Dimension::Subject)?, "subject".into()),
         "client_id" => (no_name().map(|_| Dimension::ClientId)?, "client_id".into()),
-        "client_ip" => (no_name().map(|_| Dimension::ClientIp)?, "remote_address".into()),
+        "client_ip" => (
+            no_name().map(|_| Dimension::ClientIp)?,
+            "remote_address".into(),
+        ),
         "route" => (no_name().map(|_| Dimension::Route)?, "route".into()),
         "path" => (no_name().map(|_| Dimension::Path)?, "path".into()),
         "method" => (no_name().map(|_| Dimension::Method)?, "method".into()),
@@ -386,15 +391,24 @@ fn compile(raw: RawConfig) -> Result<RateLimitConfig, ConfigError> {
         for (j, d) in p.key.iter().enumerate() {
             let part = compile_dimension(&f.child("key").index(j), d)?;
             if key.iter().any(|k: &KeyPart| k.dimension == part.dimension) {
-                return Err(f.child("key").index(j).error("this dimension is listed twice"));
+                return Err(f
+                    .child("key")
+                    .index(j)
+                    .error("this dimension is listed twice"));
             }
             if part.descriptor_key == "policy"
-                || key.iter().any(|k: &KeyPart| k.descriptor_key == part.descriptor_key)
+                || key
+                    .iter()
+                    .any(|k: &KeyPart| k.descriptor_key == part.descriptor_key)
             {
-                return Err(f.child("key").index(j).child("descriptor_key").error(format!(
-                    "{:?} is already used in this policy's descriptor (\"policy\" is reserved)",
-                    part.descriptor_key
-                )));
+                return Err(f
+                    .child("key")
+                    .index(j)
+                    .child("descriptor_key")
+                    .error(format!(
+                        "{:?} is already used in this policy's descriptor (\"policy\" is reserved)",
+                        part.descriptor_key
+                    )));
             }
             key.push(part);
         }
@@ -436,7 +450,9 @@ fn compile(raw: RawConfig) -> Result<RateLimitConfig, ConfigError> {
         Some(s) => {
             let f = root.child("service");
             if s.cluster.is_empty() {
-                return Err(f.child("cluster").error("name the Envoy cluster of the Rate Limit Service"));
+                return Err(f
+                    .child("cluster")
+                    .error("name the Envoy cluster of the Rate Limit Service"));
             }
             let max = in_range(
                 &f.child("max_reply_bytes"),
@@ -529,29 +545,49 @@ mod tests {
         let cases = [
             (json!({"policies": []}), "policies"),
             (json!({"policies": [policy()], "extra": 1}), "extra"),
-            (json!({"policies": [policy(), policy()]}), "policies[1].name"),
-            (json!({"policies": [{"name": "p", "limit": {}}]}), "policies[0].limit"),
-            (json!({"policies": [{"name": "p", "limit": {"token_bucket": {"rate": 0, "burst": 1}}}]}),
-             "policies[0].limit.token_bucket.rate"),
-            (json!({"policies": [{"name": "p", "cost": 11,
+            (
+                json!({"policies": [policy(), policy()]}),
+                "policies[1].name",
+            ),
+            (
+                json!({"policies": [{"name": "p", "limit": {}}]}),
+                "policies[0].limit",
+            ),
+            (
+                json!({"policies": [{"name": "p", "limit": {"token_bucket": {"rate": 0, "burst": 1}}}]}),
+                "policies[0].limit.token_bucket.rate",
+            ),
+            (
+                json!({"policies": [{"name": "p", "cost": 11,
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
-             "policies[0].cost"),
-            (json!({"policies": [{"name": "p", "key": [{"dimension": "nope"}],
+                "policies[0].cost",
+            ),
+            (
+                json!({"policies": [{"name": "p", "key": [{"dimension": "nope"}],
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
-             "policies[0].key[0].dimension"),
-            (json!({"policies": [{"name": "p", "key": [{"dimension": "claim"}],
+                "policies[0].key[0].dimension",
+            ),
+            (
+                json!({"policies": [{"name": "p", "key": [{"dimension": "claim"}],
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
-             "policies[0].key[0].name"),
-            (json!({"policies": [{"name": "p", "mode": "global",
+                "policies[0].key[0].name",
+            ),
+            (
+                json!({"policies": [{"name": "p", "mode": "global",
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
-             "service"),
-            (json!({"policies": [{"name": "p", "failure_mode": "deny",
+                "service",
+            ),
+            (
+                json!({"policies": [{"name": "p", "failure_mode": "deny",
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
-             "policies[0]"),
+                "policies[0]",
+            ),
             (json!({"max_keys": 10, "policies": [policy()]}), "max_keys"),
-            (json!({"policies": [{"name": "p", "key": [{"dimension": "tenant"}, {"dimension": "tenant"}],
+            (
+                json!({"policies": [{"name": "p", "key": [{"dimension": "tenant"}, {"dimension": "tenant"}],
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
-             "policies[0].key[1]"),
+                "policies[0].key[1]",
+            ),
         ];
         for (cfg, field) in cases {
             let e = parse(cfg.clone()).unwrap_err();

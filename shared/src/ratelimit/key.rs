@@ -73,11 +73,15 @@ pub fn value(facts: &Facts, d: &Dimension) -> Option<String> {
 
 /// A policy's key for one request: the local key bytes (each value
 /// length-prefixed, absent marked, so no two value lists encode alike) and
-/// the descriptor (`policy` first, then each dimension; absent is "").
-pub fn build(policy: &Policy, facts: &Facts) -> (Vec<u8>, Descriptor) {
+/// the descriptor (`policy` first, then each dimension; absent is ""),
+/// built only when `with_descriptor` (global policies).
+pub fn build(policy: &Policy, facts: &Facts, with_descriptor: bool) -> (Vec<u8>, Descriptor) {
     let mut raw = Vec::with_capacity(32);
-    let mut entries = Vec::with_capacity(policy.key.len() + 1);
-    entries.push(("policy".to_string(), policy.name.clone()));
+    let mut entries = Vec::new();
+    if with_descriptor {
+        entries.reserve(policy.key.len() + 1);
+        entries.push(("policy".to_string(), policy.name.clone()));
+    }
     for part in &policy.key {
         let v = value(facts, &part.dimension);
         match &v {
@@ -88,7 +92,9 @@ pub fn build(policy: &Policy, facts: &Facts) -> (Vec<u8>, Descriptor) {
                 raw.extend_from_slice(s.as_bytes());
             }
         }
-        entries.push((part.descriptor_key.clone(), v.unwrap_or_default()));
+        if with_descriptor {
+            entries.push((part.descriptor_key.clone(), v.unwrap_or_default()));
+        }
     }
     (
         raw,
@@ -133,11 +139,7 @@ mod tests {
 
     #[test]
     fn dimensions_and_absent_values() {
-        let head = RequestHead::from_pairs(&[
-            (":method", "POST"),
-            ("x-key", "a"),
-            ("x-key", "b"),
-        ]);
+        let head = RequestHead::from_pairs(&[(":method", "POST"), ("x-key", "a"), ("x-key", "b")]);
         let id = identity();
         let facts = Facts {
             head: &head,
@@ -146,10 +148,12 @@ mod tests {
             client_ip: "10.0.0.1".parse().ok(),
             route_name: None,
         };
-        let p = policy(json!([{"dimension": "tenant"}, {"dimension": "claim", "name": "n"},
+        let p = policy(
+            json!([{"dimension": "tenant"}, {"dimension": "claim", "name": "n"},
                               {"dimension": "header", "name": "x-key"}, {"dimension": "route"},
-                              {"dimension": "client_ip"}, {"dimension": "method"}]));
-        let (raw, d) = build(&p, &facts);
+                              {"dimension": "client_ip"}, {"dimension": "method"}]),
+        );
+        let (raw, d) = build(&p, &facts, true);
         let vals: Vec<&str> = d.entries.iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(vals, ["p", "acme", "3", "a,b", "", "10.0.0.1", "POST"]);
         assert_eq!(d.entries[4].0, "route");
@@ -157,11 +161,20 @@ mod tests {
         // An absent value and an empty one differ locally.
         let head2 = RequestHead::from_pairs(&[(":method", "POST"), ("x-key", "")]);
         let p2 = policy(json!([{"dimension": "header", "name": "x-key"}]));
-        let f2 = Facts { head: &head2, ..facts };
-        let f3 = Facts { head: &RequestHead::from_pairs(&[]), ..facts };
-        assert_ne!(build(&p2, &f2).0, build(&p2, &f3).0);
+        let f2 = Facts {
+            head: &head2,
+            ..facts
+        };
+        let f3 = Facts {
+            head: &RequestHead::from_pairs(&[]),
+            ..facts
+        };
+        assert_ne!(build(&p2, &f2, true).0, build(&p2, &f3, true).0);
         assert!(!raw.is_empty());
-        let anon = Facts { identity: None, ..facts };
+        let anon = Facts {
+            identity: None,
+            ..facts
+        };
         assert_eq!(value(&anon, &Dimension::Tenant), None);
         assert_eq!(value(&facts, &Dimension::Claim("list".into())), None);
     }

@@ -93,7 +93,10 @@ pub fn response_headers(
         if let Some(r) = results.iter().min_by_key(|r| (r.remaining, r.quota)) {
             out.push(("x-ratelimit-limit".to_string(), r.quota.to_string()));
             out.push(("x-ratelimit-remaining".to_string(), r.remaining.to_string()));
-            out.push(("x-ratelimit-reset".to_string(), ceil_s(r.reset_ms).to_string()));
+            out.push((
+                "x-ratelimit-reset".to_string(),
+                ceil_s(r.reset_ms).to_string(),
+            ));
         }
     }
     out
@@ -130,7 +133,8 @@ pub fn unavailable_reply(policy: &str) -> LocalReply {
         .into_reply("ratelimit")
 }
 
-/// The filter-state record.
+/// The filter-state record. Built by hand: it is written for every
+/// request, and policy names need no JSON escaping (`[A-Za-z0-9_-]`).
 pub fn decision_json(
     decision: &str,
     policy: Option<&str>,
@@ -138,24 +142,33 @@ pub fn decision_json(
     shadow_limited: &[&str],
     names: &[String],
 ) -> String {
-    let policies: Vec<Value> = results
-        .iter()
-        .map(|r| {
-            json!({
-                "name": names.get(r.policy).map(String::as_str).unwrap_or(""),
-                "allowed": r.allowed,
-                "remaining": r.remaining,
-                "source": r.source.label(),
-            })
-        })
-        .collect();
-    json!({
-        "decision": decision,
-        "policy": policy,
-        "shadow_limited": shadow_limited,
-        "policies": policies,
-    })
-    .to_string()
+    use std::fmt::Write;
+    let mut out = String::with_capacity(96 + 64 * results.len());
+    let _ = write!(out, "{{\"decision\":\"{decision}\",\"policy\":");
+    match policy {
+        Some(p) => {
+            let _ = write!(out, "\"{p}\"");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"shadow_limited\":[");
+    for (i, n) in shadow_limited.iter().enumerate() {
+        let _ = write!(out, "{}\"{n}\"", if i > 0 { "," } else { "" });
+    }
+    out.push_str("],\"policies\":[");
+    for (i, r) in results.iter().enumerate() {
+        let name = names.get(r.policy).map(String::as_str).unwrap_or("");
+        let _ = write!(
+            out,
+            "{}{{\"name\":\"{name}\",\"allowed\":{},\"remaining\":{},\"source\":\"{}\"}}",
+            if i > 0 { "," } else { "" },
+            r.allowed,
+            r.remaining,
+            r.source.label()
+        );
+    }
+    out.push_str("]}");
+    out
 }
 
 #[cfg(test)]
@@ -179,6 +192,7 @@ mod tests {
     fn structured_fields_and_legacy_headers() {
         let names = vec!["a".to_string(), "b".to_string()];
         let (a, b) = (r(0, 4), r(1, 0));
+        let (a2, b2) = (a.clone(), b.clone());
         let h = response_headers(&[&a, &b], &names, true);
         assert_eq!(h[0].1, "\"a\";q=10;w=60, \"b\";q=10;w=60");
         assert_eq!(h[1].1, "\"a\";r=4;t=2, \"b\";r=0;t=2");
@@ -192,5 +206,22 @@ mod tests {
         assert_eq!(body["policy"], "b");
         assert_eq!(body["reason"], "quota_exceeded");
         assert_eq!(unavailable_reply("b").status, 503);
+        let d: Value = serde_json::from_str(&decision_json(
+            "limited",
+            Some("b"),
+            &[a2, b2],
+            &["a"],
+            &names,
+        ))
+        .unwrap();
+        assert_eq!(
+            d,
+            json!({"decision": "limited", "policy": "b", "shadow_limited": ["a"],
+                   "policies": [{"name": "a", "allowed": true, "remaining": 4, "source": "local"},
+                                {"name": "b", "allowed": false, "remaining": 0, "source": "local"}]})
+        );
+        let d: Value =
+            serde_json::from_str(&decision_json("allowed", None, &[], &[], &names)).unwrap();
+        assert_eq!(d["policy"], Value::Null);
     }
 }

@@ -179,9 +179,7 @@ fn decode_duration_ms(data: &[u8]) -> Result<u64, DecodeError> {
             _ => {}
         }
     }
-    let ms = secs
-        .saturating_mul(1000)
-        .saturating_add(nanos / 1_000_000);
+    let ms = secs.saturating_mul(1000).saturating_add(nanos / 1_000_000);
     Ok(u64::try_from(ms).unwrap_or(0))
 }
 
@@ -241,8 +239,14 @@ mod tests {
         assert_eq!(r.statuses[0].limit_remaining, 4);
         assert_eq!(r.statuses[0].reset_ms, Some(30_500));
         let l = r.statuses[1].current_limit.clone().unwrap();
-        assert_eq!((l.requests_per_unit, l.unit_seconds(), l.name.as_str()), (10, Some(60), "per-tenant"));
-        assert_eq!(RateLimitResponse::decode(&[]).unwrap().overall_code, Code::Unknown);
+        assert_eq!(
+            (l.requests_per_unit, l.unit_seconds(), l.name.as_str()),
+            (10, Some(60), "per-tenant")
+        );
+        assert_eq!(
+            RateLimitResponse::decode(&[]).unwrap().overall_code,
+            Code::Unknown
+        );
     }
 
     #[test]
@@ -254,8 +258,16 @@ mod tests {
         });
         let mut m = Vec::new();
         put_bytes(&mut m, 2, &neg);
-        assert_eq!(RateLimitResponse::decode(&m).unwrap().statuses[0].reset_ms, Some(0));
-        for bad in [&[0x08][..], &[0x12, 0x03, 0x08], &[0x0a, 0x00], &[0x12, 0x02, 0x0b, 0x00]] {
+        assert_eq!(
+            RateLimitResponse::decode(&m).unwrap().statuses[0].reset_ms,
+            Some(0)
+        );
+        for bad in [
+            &[0x08][..],
+            &[0x12, 0x03, 0x08],
+            &[0x0a, 0x00],
+            &[0x12, 0x02, 0x0b, 0x00],
+        ] {
             assert!(RateLimitResponse::decode(bad).is_err(), "{bad:?}");
         }
         let mut big = Vec::new();

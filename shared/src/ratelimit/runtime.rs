@@ -34,6 +34,11 @@ use config_metrics::PolicyMetrics;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+/// Most shadow calls one VM keeps in flight: their replies are only
+/// counted, so past this they are skipped (and counted as service errors)
+/// rather than remembered without bound.
+const MAX_SHADOW_CALLS: usize = 4096;
+
 /// Shared-data key of the hash seed every worker uses.
 const SEED_KEY: &str = "edgeward.rl.seed";
 
@@ -111,6 +116,8 @@ struct Local {
     /// Index into `results` of the deciding denial.
     denied: Option<usize>,
     shadow_limited: Vec<usize>,
+    /// The records as read, to take from without reading them again.
+    snapshots: Vec<Snapshot>,
 }
 
 #[derive(Debug)]
@@ -354,7 +361,7 @@ impl RateLimitFilter {
 
     fn matched(&self, policy: usize, facts: &Facts) -> Matched {
         let p = &self.cfg.policies[policy.min(self.cfg.policies.len() - 1)];
-        let (raw, descriptor) = build(p, facts);
+        let (raw, descriptor) = build(p, facts, p.mode == Mode::Global);
         let key = StoredKey::new(policy, p.limit.kind(), &raw);
         let bucket = bucket_of(self.seed, key.bytes(), self.cfg.buckets);
         Matched {
@@ -383,10 +390,20 @@ impl RateLimitFilter {
 
     fn decide<H: Host>(&mut self, host: &H, stream: StreamId, matched: Vec<Matched>) -> Decision {
         let now = host.now_ms();
-        let local: Vec<&Matched> = matched.iter().filter(|m| !self.is_global(m.policy)).collect();
+        let local: Vec<&Matched> = matched
+            .iter()
+            .filter(|m| !self.is_global(m.policy))
+            .collect();
         // 1. Local policies, checked without taking: a denial here costs the
         //    service nothing and consumes nothing.
+        let any_global = local.len() < matched.len();
+        // One local policy and nothing else: its take is its own check (a
+        // take that does not fit writes nothing), one read instead of two.
+        if !any_global && local.len() == 1 {
+            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), None, now);
+        }
         let mut shadow_limited = Vec::new();
+        let mut snapshots = None;
         if !local.is_empty() {
             match self.check_local(host, &local, now) {
                 Ok(l) => {
@@ -394,13 +411,18 @@ impl RateLimitFilter {
                         return self.deny(host, stream, &l.results, d, &l.shadow_limited);
                     }
                     shadow_limited = l.shadow_limited;
+                    snapshots = Some(l.snapshots);
                 }
                 Err(e) => return self.host_failure(host, e),
             }
         }
         // 2. Global policies: shadow ones in a call of their own.
         let global: Vec<usize> = (0..matched.len())
-            .filter(|&i| matched.get(i).is_some_and(|m| self.is_global(m.policy) && !self.is_shadow(m.policy)))
+            .filter(|&i| {
+                matched
+                    .get(i)
+                    .is_some_and(|m| self.is_global(m.policy) && !self.is_shadow(m.policy))
+            })
             .collect();
         let shadow_global: Vec<&Matched> = matched
             .iter()
@@ -410,7 +432,7 @@ impl RateLimitFilter {
             self.dispatch_shadow(host, &shadow_global);
         }
         if global.is_empty() {
-            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), now);
+            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), snapshots, now);
         }
         let descriptors: Vec<&Matched> = global.iter().filter_map(|&i| matched.get(i)).collect();
         match self.dispatch(host, &descriptors) {
@@ -482,7 +504,17 @@ impl RateLimitFilter {
     }
 
     fn dispatch_shadow<H: Host>(&mut self, host: &H, items: &[&Matched]) {
-        match self.dispatch(host, items) {
+        let in_flight = self
+            .calls
+            .values()
+            .filter(|c| matches!(c, Call::Shadow(_)))
+            .count();
+        let result = if in_flight < MAX_SHADOW_CALLS {
+            self.dispatch(host, items)
+        } else {
+            Err(HostError::NotAvailable)
+        };
+        match result {
             Ok(token) => {
                 let policies = items.iter().map(|m| m.policy).collect();
                 self.calls.insert(token, Call::Shadow(policies));
@@ -500,7 +532,9 @@ impl RateLimitFilter {
     fn settle_shadow<H: Host>(&self, host: &H, policies: &[usize], response: &dyn GrpcResponse) {
         let reply = self.read_reply(host, response);
         for (n, p) in policies.iter().enumerate() {
-            let Some(mm) = self.metrics.get(*p) else { continue };
+            let Some(mm) = self.metrics.get(*p) else {
+                continue;
+            };
             match &reply {
                 Err(()) => host.increment(&mm.service_error, 1),
                 Ok(r) => {
@@ -508,7 +542,14 @@ impl RateLimitFilter {
                         Some(s) => s.code == Code::OverLimit,
                         None => r.overall_code == Code::OverLimit,
                     };
-                    host.increment(if over { &mm.shadow_limited } else { &mm.allowed }, 1);
+                    host.increment(
+                        if over {
+                            &mm.shadow_limited
+                        } else {
+                            &mm.allowed
+                        },
+                        1,
+                    );
                 }
             }
         }
@@ -530,14 +571,20 @@ impl RateLimitFilter {
             return Err(());
         }
         if response.message_size() > self.cfg.max_reply_bytes {
-            host.log(LogLevel::Warn, "ratelimit: the rate limit service's reply is too large");
+            host.log(
+                LogLevel::Warn,
+                "ratelimit: the rate limit service's reply is too large",
+            );
             return Err(());
         }
         let bytes = response.message().map_err(|_| ())?;
         match RateLimitResponse::decode(&bytes) {
             Ok(r) if r.overall_code != Code::Unknown => Ok(r),
             Ok(_) => {
-                host.log(LogLevel::Warn, "ratelimit: the rate limit service answered UNKNOWN");
+                host.log(
+                    LogLevel::Warn,
+                    "ratelimit: the rate limit service answered UNKNOWN",
+                );
                 Err(())
             }
             Err(e) => {
@@ -566,8 +613,12 @@ impl RateLimitFilter {
         match answer {
             Ok(r) => {
                 for (n, &i) in pending.global.iter().enumerate() {
-                    let Some(m) = pending.matched.get(i) else { continue };
-                    let Some(p) = cfg.policies.get(m.policy) else { continue };
+                    let Some(m) = pending.matched.get(i) else {
+                        continue;
+                    };
+                    let Some(p) = cfg.policies.get(m.policy) else {
+                        continue;
+                    };
                     let status = r.statuses.get(n);
                     let over = match status {
                         Some(s) => s.code == Code::OverLimit,
@@ -594,9 +645,15 @@ impl RateLimitFilter {
             }
             Err(()) => {
                 for &i in &pending.global {
-                    let Some(m) = pending.matched.get(i) else { continue };
-                    let Some(p) = cfg.policies.get(m.policy) else { continue };
-                    let Some(mm) = self.metrics.get(m.policy) else { continue };
+                    let Some(m) = pending.matched.get(i) else {
+                        continue;
+                    };
+                    let Some(p) = cfg.policies.get(m.policy) else {
+                        continue;
+                    };
+                    let Some(mm) = self.metrics.get(m.policy) else {
+                        continue;
+                    };
                     host.increment(&mm.service_error, 1);
                     host.increment(&mm.fallback, 1);
                     match p.failure_mode {
@@ -627,12 +684,14 @@ impl RateLimitFilter {
         if let Some(d) = most_restrictive(&global_results) {
             return self.deny(host, stream, &global_results, d, &pending.shadow_limited);
         }
+        // The wait for the service took time: read the records afresh.
         self.take_and_finish(
             host,
             stream,
             &pending.matched,
             &fallback,
             global_results,
+            None,
             now,
         )
     }
@@ -646,6 +705,7 @@ impl RateLimitFilter {
         matched: &[Matched],
         fallback: &[usize],
         mut results: Vec<PolicyResult>,
+        prefetched: Option<Vec<Snapshot>>,
         now: u64,
     ) -> Decision {
         let items: Vec<&Matched> = matched
@@ -657,7 +717,7 @@ impl RateLimitFilter {
         let mut shadow_limited = Vec::new();
         if !items.is_empty() {
             let l = if fallback.is_empty() {
-                self.take_local(host, &items, None, now)
+                self.take_local(host, &items, prefetched, now)
             } else {
                 // Fallback policies were never checked: check all first.
                 match self.check_local(host, &items, now) {
@@ -698,7 +758,12 @@ impl RateLimitFilter {
         }
     }
 
-    fn result_of(&self, m: &Matched, check: super::algorithm::Check, source: Source) -> PolicyResult {
+    fn result_of(
+        &self,
+        m: &Matched,
+        check: super::algorithm::Check,
+        source: Source,
+    ) -> PolicyResult {
         PolicyResult {
             policy: m.policy,
             allowed: check.allowed,
@@ -728,6 +793,7 @@ impl RateLimitFilter {
                 out.shadow_limited.push(m.policy);
             }
             out.results.push(r);
+            out.snapshots.push(snap);
         }
         out.denied = most_restrictive_local(&out.results, |p| self.is_shadow(p));
         Ok(out)
@@ -796,7 +862,10 @@ impl RateLimitFilter {
     }
 
     fn advertised<'a>(&self, results: &'a [PolicyResult]) -> Vec<&'a PolicyResult> {
-        results.iter().filter(|r| !self.is_shadow(r.policy)).collect()
+        results
+            .iter()
+            .filter(|r| !self.is_shadow(r.policy))
+            .collect()
     }
 
     fn deny<H: Host>(
@@ -886,7 +955,10 @@ fn most_restrictive(results: &[PolicyResult]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn most_restrictive_local(results: &[PolicyResult], shadow: impl Fn(usize) -> bool) -> Option<usize> {
+fn most_restrictive_local(
+    results: &[PolicyResult],
+    shadow: impl Fn(usize) -> bool,
+) -> Option<usize> {
     results
         .iter()
         .enumerate()

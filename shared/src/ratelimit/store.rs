@@ -167,7 +167,11 @@ fn write<H: SharedStore + ?Sized>(
     record: &Record,
     cas: Option<u32>,
 ) -> Result<(), HostError> {
-    host.set_shared(&key_of(place), &record.encode(), Some(cas.unwrap_or(CREATE_CAS)))
+    host.set_shared(
+        &key_of(place),
+        &record.encode(),
+        Some(cas.unwrap_or(CREATE_CAS)),
+    )
 }
 
 /// Applies `charge` to the bucket record (taking if `take`), dropping
@@ -372,7 +376,12 @@ mod tests {
             assert!(o.check.allowed, "{i}");
             assert_eq!(o.place, Place::Bucket(0));
         }
-        assert!(!take(&host, &charge("a", 0), None, NOW, &rec).unwrap().check.allowed);
+        assert!(
+            !take(&host, &charge("a", 0), None, NOW, &rec)
+                .unwrap()
+                .check
+                .allowed
+        );
         for k in ["b", "c", "d"] {
             take(&host, &charge(k, 0), None, NOW, &rec).unwrap();
         }
@@ -380,10 +389,18 @@ mod tests {
         let o = take(&host, &charge("e", 0), None, NOW, &rec).unwrap();
         assert_eq!(o.place, Place::Overflow(0));
         for _ in 0..2 {
-            assert!(take(&host, &charge("f", 0), None, NOW, &rec).unwrap().check.allowed);
+            assert!(
+                take(&host, &charge("f", 0), None, NOW, &rec)
+                    .unwrap()
+                    .check
+                    .allowed
+            );
         }
         assert!(
-            !take(&host, &charge("g", 0), None, NOW, &rec).unwrap().check.allowed,
+            !take(&host, &charge("g", 0), None, NOW, &rec)
+                .unwrap()
+                .check
+                .allowed,
             "past the cap, new keys never get a fresh quota"
         );
         // Once the window is over, a's entry is recovered and dropped: room again.
