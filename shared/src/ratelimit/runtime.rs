@@ -400,7 +400,7 @@ impl RateLimitFilter {
         // One local policy and nothing else: its take is its own check (a
         // take that does not fit writes nothing), one read instead of two.
         if !any_global && local.len() == 1 {
-            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), None, now);
+            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), None);
         }
         let mut shadow_limited = Vec::new();
         let mut snapshots = None;
@@ -432,7 +432,7 @@ impl RateLimitFilter {
             self.dispatch_shadow(host, &shadow_global);
         }
         if global.is_empty() {
-            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), snapshots, now);
+            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), snapshots);
         }
         let descriptors: Vec<&Matched> = global.iter().filter_map(|&i| matched.get(i)).collect();
         match self.dispatch(host, &descriptors) {
@@ -598,7 +598,7 @@ impl RateLimitFilter {
     }
 
     /// Decides a request whose enforcing global policies have an answer
-    /// (or a failure). Sends the reply itself when denying.
+    /// (or a failure).
     fn settle_global<H: Host>(
         &mut self,
         host: &H,
@@ -606,7 +606,6 @@ impl RateLimitFilter {
         pending: Pending,
         answer: Result<RateLimitResponse, ()>,
     ) -> Decision {
-        let now = host.now_ms();
         let cfg = self.cfg.clone();
         let mut global_results = Vec::new();
         let mut fallback: Vec<usize> = Vec::new();
@@ -692,7 +691,6 @@ impl RateLimitFilter {
             &fallback,
             global_results,
             None,
-            now,
         )
     }
 
@@ -706,8 +704,8 @@ impl RateLimitFilter {
         fallback: &[usize],
         mut results: Vec<PolicyResult>,
         prefetched: Option<Vec<Snapshot>>,
-        now: u64,
     ) -> Decision {
+        let now = host.now_ms();
         let items: Vec<&Matched> = matched
             .iter()
             .enumerate()
