@@ -431,3 +431,117 @@ fn non_canonical_paths_are_refused() {
     let mut d = vm(&host, 1, &json!({"policies": [fixed("t", 2, 60)]}));
     assert_eq!(send(&mut d, &host, 1, "/a/../b", Some("a")), Some(400));
 }
+
+/// A host whose every shared-data write loses the compare-and-swap (a storm
+/// of writers): requests are limited, never let through uncounted, never 5xx.
+#[test]
+fn a_lost_cas_storm_limits_instead_of_failing_open() {
+    use edgeward_core::host::*;
+    struct Storm(FakeHost);
+    impl Clock for Storm {
+        fn now_ms(&self) -> u64 {
+            self.0.now_ms()
+        }
+    }
+    impl SharedStore for Storm {
+        fn get_shared(&self, key: &str) -> Result<SharedValue, HostError> {
+            self.0.get_shared(key)
+        }
+        fn set_shared(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), HostError> {
+            if key.starts_with("edgeward.rl.b.") {
+                return Err(HostError::CasMismatch);
+            }
+            self.0.set_shared(key, value, cas)
+        }
+    }
+    impl Callouts for Storm {
+        fn dispatch_http_call(&self, r: &HttpCallRequest) -> Result<u32, HostError> {
+            self.0.dispatch_http_call(r)
+        }
+    }
+    impl GrpcCallouts for Storm {
+        fn dispatch_grpc_call(&self, r: &GrpcCallRequest) -> Result<u32, HostError> {
+            self.0.dispatch_grpc_call(r)
+        }
+    }
+    impl Metrics for Storm {
+        fn increment(&self, n: &str, d: u64) {
+            self.0.increment(n, d)
+        }
+    }
+    impl StreamHost for Storm {
+        fn request_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+            self.0.request_headers()
+        }
+        fn request_header(&self, n: &str) -> Result<Option<String>, HostError> {
+            self.0.request_header(n)
+        }
+        fn set_request_header(&self, n: &str, v: Option<&str>) -> Result<(), HostError> {
+            self.0.set_request_header(n, v)
+        }
+        fn property(&self, p: &[&str]) -> Result<Option<Vec<u8>>, HostError> {
+            self.0.property(p)
+        }
+        fn set_property(&self, p: &[&str], v: &[u8]) -> Result<(), HostError> {
+            self.0.set_property(p, v)
+        }
+        fn send_local_reply(&self, r: &LocalReply) -> Result<(), HostError> {
+            self.0.send_local_reply(r)
+        }
+        fn resume_request(&self) -> Result<(), HostError> {
+            self.0.resume_request()
+        }
+        fn resume_response(&self) -> Result<(), HostError> {
+            self.0.resume_response()
+        }
+    }
+    impl BodyHost for Storm {
+        fn request_body(&self, s: usize, m: usize) -> Result<Vec<u8>, HostError> {
+            self.0.request_body(s, m)
+        }
+        fn replace_request_body(&self, b: &[u8]) -> Result<(), HostError> {
+            self.0.replace_request_body(b)
+        }
+        fn response_headers(&self) -> Result<Vec<(String, String)>, HostError> {
+            self.0.response_headers()
+        }
+        fn set_response_header(&self, n: &str, v: Option<&str>) -> Result<(), HostError> {
+            self.0.set_response_header(n, v)
+        }
+        fn response_body(&self, s: usize, m: usize) -> Result<Vec<u8>, HostError> {
+            self.0.response_body(s, m)
+        }
+        fn replace_response_body(&self, b: &[u8]) -> Result<(), HostError> {
+            self.0.replace_response_body(b)
+        }
+    }
+    impl ContextSwitch for Storm {
+        fn switch_to_context(&self, c: u32) -> Result<(), HostError> {
+            self.0.switch_to_context(c)
+        }
+    }
+    impl Logger for Storm {
+        fn log(&self, l: LogLevel, m: &str) {
+            self.0.log(l, m)
+        }
+    }
+    impl PluginHost for Storm {
+        fn plugin_configuration(&self) -> Result<Vec<u8>, HostError> {
+            self.0.plugin_configuration()
+        }
+        fn set_tick_period_ms(&self, ms: u64) -> Result<(), HostError> {
+            self.0.set_tick_period_ms(ms)
+        }
+    }
+    let host = Storm(FakeHost::new(NOW_MS));
+    *host.0.plugin_config.borrow_mut() = json!({"policies": [fixed("t", 5, 60)]})
+        .to_string()
+        .into_bytes();
+    let mut d: Driver<RateLimitFilter> = Driver::new(1);
+    assert!(d.configure(&host));
+    start(&host.0, 2, "GET", "/", Some("a"));
+    assert_eq!(d.on_request_headers(&host, 2, true), Action::Pause);
+    let reply = host.0.stream(2).reply.unwrap();
+    assert_eq!(reply.status, 429);
+    assert!(reply.headers.contains(&("retry-after".into(), "1".into())));
+}

@@ -814,6 +814,18 @@ impl RateLimitFilter {
         for m in items {
             let o = match store::take(host, &m.charge, snaps.next(), now, &recovered) {
                 Ok(o) => o,
+                // Every CAS attempt lost (a storm of writers on one record):
+                // deny this request as limited, retry in a second; never let
+                // it through uncounted.
+                Err(HostError::CasMismatch) => store::Outcome {
+                    check: super::algorithm::Check {
+                        allowed: false,
+                        remaining: 0,
+                        reset_ms: 1000,
+                        retry_after_ms: 1000,
+                    },
+                    place: Place::Bucket(m.charge.bucket),
+                },
                 Err(e) => {
                     self.give_back(host, &taken, now);
                     return Err(e);
