@@ -545,3 +545,58 @@ fn a_lost_cas_storm_limits_instead_of_failing_open() {
     assert_eq!(reply.status, 429);
     assert!(reply.headers.contains(&("retry-after".into(), "1".into())));
 }
+
+#[test]
+fn local_first_spends_a_lease_without_calls_until_it_runs_out_or_expires() {
+    let host = FakeHost::new(NOW_MS);
+    let mut cfg = global_cfg("local");
+    cfg["policies"][0]["cost"] = json!(1);
+    cfg["policies"][0]["local_first"] = json!({"lease": 4, "max_lease_ms": 1000});
+    cfg["policies"]
+        .as_array_mut()
+        .unwrap()
+        .push(fixed("cap", 5, 60));
+    let mut d = vm(&host, 1, &cfg);
+    let mut vm2 = vm(&host, 2, &cfg);
+    start(&host, 5, "GET", "/", Some("a"));
+    assert_eq!(d.on_request_headers(&host, 5, true), Action::Pause);
+    assert!(
+        host.grpc_calls.borrow()[0].message.ends_with(&[0x18, 4]),
+        "asks for a whole lease"
+    );
+    d.on_grpc_call_response(&host, 5, 1, &rls_reply(1, 10));
+    assert_eq!(host.stream(5).resumed, 1);
+    // Three units left in the lease: spent by both VMs with no call.
+    assert_eq!(send(&mut vm2, &host, 6, "/", Some("a")), None);
+    assert_eq!(send(&mut d, &host, 7, "/", Some("a")), None);
+    assert_eq!(send(&mut vm2, &host, 8, "/", Some("a")), None);
+    assert_eq!(host.grpc_calls.borrow().len(), 1);
+    let state: Value =
+        serde_json::from_slice(&host.stream(8).properties[&vec!["edgeward.ratelimit".to_string()]])
+            .unwrap();
+    assert_eq!(state["policies"][0]["source"], "lease", "{state}");
+    // The lease is empty: the next request asks again. "cap" (5) has one
+    // unit left; the service grants, request 9 spends it.
+    start(&host, 9, "GET", "/", Some("a"));
+    assert_eq!(d.on_request_headers(&host, 9, true), Action::Pause);
+    d.on_grpc_call_response(&host, 9, 2, &rls_reply(1, 6));
+    assert_eq!(host.stream(9).resumed, 1);
+    // "cap" is spent: a request is denied by it before any lease or call.
+    assert_eq!(send(&mut d, &host, 10, "/", Some("a")), Some(429));
+    assert_eq!(host.grpc_calls.borrow().len(), 2);
+    // Past max_lease_ms the lease lapses: the service is asked again.
+    host.advance_ms(1000);
+    start(&host, 20, "GET", "/", Some("b"));
+    assert_eq!(d.on_request_headers(&host, 20, true), Action::Pause);
+    d.on_grpc_call_response(&host, 20, 3, &rls_reply(1, 6));
+    assert_eq!(send(&mut d, &host, 21, "/", Some("b")), None);
+    assert_eq!(host.grpc_calls.borrow().len(), 3, "b's lease pays");
+    host.advance_ms(1000);
+    start(&host, 22, "GET", "/", Some("b"));
+    assert_eq!(
+        d.on_request_headers(&host, 22, true),
+        Action::Pause,
+        "b's lease lapsed"
+    );
+    assert_eq!(host.grpc_calls.borrow().len(), 4);
+}

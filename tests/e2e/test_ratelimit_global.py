@@ -221,3 +221,34 @@ def test_redis_down_and_back(gateway, wasm_path, rls, redis):
             break
         assert time.monotonic() < deadline, seen
         time.sleep(0.1)
+
+
+def test_local_first_leases_make_few_calls_and_never_exceed_the_limit(
+        gateway, wasm_path, rls, redis):
+    limit, lease = 40, 5
+    svc1 = rls(limits(limit), redis_url=redis.url)
+    svc2 = rls(limits(limit), redis_url=redis.url)
+    cfg = rl_config(global_policy(local_limit=(1000, 60),
+                                  local_first={"lease": lease, "max_lease_ms": 30_000}))
+    gws = [global_gateway(gateway, wasm_path, s.port, cfg) for s in (svc1, svc2)]
+    # Under the limit: everything passes, on a fraction of the calls.
+    for i in range(20):
+        assert get(gws[i % 2]).status == 200
+    calls = sum(g.stat("cluster.rls.upstream_rq_total") for g in gws)
+    assert calls <= 20 // lease + 2 * 2, calls
+    # Exhaust it from both gateways at once: never more than the limit in total.
+    results = {}
+
+    def run(n, g):
+        results[n] = burst(g.port, total=60, clients=4, headers_for=lambda i: {"x-tenant": "acme"})
+
+    threads = [threading.Thread(target=run, args=(n, g)) for n, g in enumerate(gws)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    allowed = 20 + results[0][200] + results[1][200]
+    assert set(results[0]) | set(results[1]) <= {200, 429}, results
+    # Leases are counted by the service when taken: unspent units only
+    # under-admit (at most lease-1 per gateway, plus a last lease refused).
+    assert limit - 3 * (lease - 1) <= allowed <= limit, (allowed, results)

@@ -31,6 +31,9 @@ pub enum Limit {
         requests: u64,
         window_ms: u64,
     },
+    /// Units of a global quota this gateway was granted by the Rate Limit
+    /// Service (local-first mode): `a` units left, valid until `b`.
+    Lease,
 }
 
 /// A key's state. Token bucket: `a` tokens (millionths), `b` last refill.
@@ -98,6 +101,7 @@ impl Limit {
         match *self {
             Limit::TokenBucket { burst, .. } => burst,
             Limit::FixedWindow { requests, .. } | Limit::SlidingWindow { requests, .. } => requests,
+            Limit::Lease => 0,
         }
     }
 
@@ -116,6 +120,7 @@ impl Limit {
             Limit::FixedWindow { window_ms, .. } | Limit::SlidingWindow { window_ms, .. } => {
                 window_ms
             }
+            Limit::Lease => 1000,
         };
         ms.div_ceil(1000).max(1)
     }
@@ -127,6 +132,7 @@ impl Limit {
             Limit::TokenBucket { .. } => b'T',
             Limit::FixedWindow { .. } => b'F',
             Limit::SlidingWindow { .. } => b'S',
+            Limit::Lease => b'L',
         }
     }
 
@@ -144,6 +150,7 @@ impl Limit {
                 b: now - now % window_ms.max(1),
                 c: 0,
             },
+            Limit::Lease => State::default(),
         }
     }
 
@@ -192,6 +199,7 @@ impl Limit {
                     }
                 }
             }
+            Limit::Lease => state,
         }
     }
 
@@ -203,6 +211,7 @@ impl Limit {
             Limit::TokenBucket { burst, .. } => u128::from(s.a) >= u128::from(burst) * SCALE,
             Limit::FixedWindow { .. } => s.a == 0,
             Limit::SlidingWindow { .. } => s.a == 0 && s.c == 0,
+            Limit::Lease => s.a == 0 || now >= s.b,
         }
     }
 
@@ -293,6 +302,38 @@ impl Limit {
                     }
                 }
             }
+            Limit::Lease => {
+                let valid = now < state.b;
+                let reset_ms = state.b.saturating_sub(now);
+                if valid && state.a >= cost {
+                    state.a -= cost;
+                    Check {
+                        allowed: true,
+                        remaining: state.a,
+                        reset_ms,
+                        retry_after_ms: 0,
+                    }
+                } else {
+                    Check {
+                        allowed: false,
+                        remaining: if valid { state.a } else { 0 },
+                        reset_ms,
+                        retry_after_ms: 0,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `units` granted until `until` to a lease (a still valid lease
+    /// keeps its units: they were counted by the service too).
+    pub fn grant(state: &mut State, now: u64, units: u64, until: u64) {
+        if now < state.b {
+            state.a = state.a.saturating_add(units);
+            state.b = state.b.max(until);
+        } else {
+            state.a = units;
+            state.b = until;
         }
     }
 
@@ -346,6 +387,11 @@ impl Limit {
             Limit::SlidingWindow { window_ms, .. } => {
                 if taken_at - taken_at % window_ms.max(1) == state.b {
                     state.a = state.a.saturating_sub(cost);
+                }
+            }
+            Limit::Lease => {
+                if now < state.b {
+                    state.a = state.a.saturating_add(cost);
                 }
             }
         }
@@ -432,6 +478,23 @@ mod tests {
         assert_eq!(admitted, 5);
         assert!(!l.is_recovered(s, start + 2500));
         assert!(l.is_recovered(s, start + 3000));
+    }
+
+    #[test]
+    fn leases_spend_granted_units_until_they_expire() {
+        let l = Limit::Lease;
+        let mut s = l.fresh(T0);
+        assert!(!l.take(&mut s, T0, 1).allowed, "no lease yet");
+        Limit::grant(&mut s, T0, 3, T0 + 100);
+        assert!(l.take(&mut s, T0, 2).allowed);
+        assert!(!l.take(&mut s, T0, 2).allowed);
+        Limit::grant(&mut s, T0 + 10, 4, T0 + 200);
+        assert_eq!(s.a, 5);
+        assert!(l.take(&mut s, T0 + 150, 5).allowed);
+        l.refund(&mut s, T0 + 150, 1, T0 + 150);
+        assert!(!l.is_recovered(s, T0 + 150));
+        assert!(!l.take(&mut s, T0 + 200, 1).allowed, "expired");
+        assert!(l.is_recovered(s, T0 + 200));
     }
 
     #[test]

@@ -62,6 +62,24 @@ struct RawPolicy {
     timeout_ms: Option<u64>,
     #[serde(default)]
     failure_mode: Option<FailureMode>,
+    #[serde(default)]
+    local_first: Option<RawLocalFirst>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocalFirst {
+    lease: u64,
+    #[serde(default)]
+    max_lease_ms: Option<u64>,
+}
+
+/// Local-first global mode: units of the global quota taken from the
+/// service `lease` at a time and spent locally until used up or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalFirst {
+    pub lease: u64,
+    pub max_lease_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +218,7 @@ pub struct Policy {
     pub mode: Mode,
     pub timeout_ms: u64,
     pub failure_mode: FailureMode,
+    pub local_first: Option<LocalFirst>,
 }
 
 #[derive(Debug, Clone)]
@@ -432,6 +451,31 @@ fn compile(raw: RawConfig) -> Result<RateLimitConfig, ConfigError> {
             1,
             60_000,
         )?;
+        let local_first = match &p.local_first {
+            None => None,
+            Some(lf) => {
+                let lf_f = f.child("local_first");
+                if mode != Mode::Global || p.shadow {
+                    return Err(lf_f.error("only for enforcing \"mode\": \"global\" policies"));
+                }
+                let lease = in_range(&lf_f.child("lease"), lf.lease, 2, 1_000_000)?;
+                if lease < cost {
+                    return Err(lf_f
+                        .child("lease")
+                        .error(format!("{lease} is less than the policy's cost {cost}")));
+                }
+                let max_lease_ms = in_range(
+                    &lf_f.child("max_lease_ms"),
+                    lf.max_lease_ms.unwrap_or(1000),
+                    10,
+                    600_000,
+                )?;
+                Some(LocalFirst {
+                    lease,
+                    max_lease_ms,
+                })
+            }
+        };
         policies.push(Policy {
             name: p.name.clone(),
             route,
@@ -443,6 +487,7 @@ fn compile(raw: RawConfig) -> Result<RateLimitConfig, ConfigError> {
             mode,
             timeout_ms,
             failure_mode: p.failure_mode.unwrap_or_default(),
+            local_first,
         });
     }
     let has_global = policies.iter().any(|p| p.mode == Mode::Global);
@@ -583,6 +628,17 @@ mod tests {
                 "policies[0]",
             ),
             (json!({"max_keys": 10, "policies": [policy()]}), "max_keys"),
+            (
+                json!({"policies": [{"name": "p", "local_first": {"lease": 5},
+                    "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
+                "policies[0].local_first",
+            ),
+            (
+                json!({"service": {"cluster": "r"}, "policies": [{"name": "p", "mode": "global",
+                    "cost": 3, "local_first": {"lease": 2},
+                    "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),
+                "policies[0].local_first.lease",
+            ),
             (
                 json!({"policies": [{"name": "p", "key": [{"dimension": "tenant"}, {"dimension": "tenant"}],
                     "limit": {"fixed_window": {"requests": 10, "window_s": 1}}}]}),

@@ -26,6 +26,8 @@ pub enum Source {
     Fallback,
     /// A global policy let through: the service failed (`failure_mode: allow`).
     FailedOpen,
+    /// A global policy decided on units leased from the service (local-first).
+    Lease,
 }
 
 impl Source {
@@ -35,6 +37,7 @@ impl Source {
             Source::Global => "global",
             Source::Fallback => "fallback",
             Source::FailedOpen => "failed_open",
+            Source::Lease => "lease",
         }
     }
 }

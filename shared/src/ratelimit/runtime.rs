@@ -12,7 +12,7 @@
 //! (global shadow policies go in a call of their own, not waited for, so
 //! their quota never vetoes the enforcing call).
 
-use super::algorithm::State;
+use super::algorithm::{Limit, State};
 use super::config::{AppliesTo, Dimension, FailureMode, Mode, RateLimitConfig};
 use super::key::{build, Facts};
 use super::response::{
@@ -80,6 +80,18 @@ struct Matched {
     policy: usize,
     charge: Charge,
     descriptor: Descriptor,
+    /// Local-first global policies: the key's lease of the global quota.
+    lease: Option<Charge>,
+}
+
+/// What a request carries from the service call to its final decision.
+#[derive(Debug, Default)]
+struct Extra {
+    /// Indices into `matched` of global policies decided locally (failure
+    /// mode `local`).
+    fallback: Vec<usize>,
+    /// Indices into `matched` of policies paid from a lease, and where.
+    leased: Vec<(usize, Place)>,
 }
 
 /// A request held for the service's answer.
@@ -91,6 +103,8 @@ struct Pending {
     /// descriptor order.
     global: Vec<usize>,
     shadow_limited: Vec<usize>,
+    leased: Vec<(usize, Place)>,
+    lease_results: Vec<PolicyResult>,
 }
 
 #[derive(Debug)]
@@ -364,6 +378,16 @@ impl RateLimitFilter {
         let (raw, descriptor) = build(p, facts, p.mode == Mode::Global);
         let key = StoredKey::new(policy, p.limit.kind(), &raw);
         let bucket = bucket_of(self.seed, key.bytes(), self.cfg.buckets);
+        let lease = p.local_first.map(|_| {
+            let key = StoredKey::new(policy, Limit::Lease.kind(), &raw);
+            Charge {
+                policy,
+                bucket: bucket_of(self.seed, key.bytes(), self.cfg.buckets),
+                key,
+                limit: Limit::Lease,
+                cost: p.cost,
+            }
+        });
         Matched {
             policy,
             charge: Charge {
@@ -374,6 +398,7 @@ impl RateLimitFilter {
                 cost: p.cost,
             },
             descriptor,
+            lease,
         }
     }
 
@@ -388,7 +413,12 @@ impl RateLimitFilter {
             .is_some_and(|p| p.mode == Mode::Global)
     }
 
-    fn decide<H: Host>(&mut self, host: &H, stream: StreamId, matched: Vec<Matched>) -> Decision {
+    fn decide<H: Host>(
+        &mut self,
+        host: &H,
+        stream: StreamId,
+        mut matched: Vec<Matched>,
+    ) -> Decision {
         let now = host.now_ms();
         let local: Vec<&Matched> = matched
             .iter()
@@ -400,7 +430,14 @@ impl RateLimitFilter {
         // One local policy and nothing else: its take is its own check (a
         // take that does not fit writes nothing), one read instead of two.
         if !any_global && local.len() == 1 {
-            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), None);
+            return self.take_and_finish(
+                host,
+                stream,
+                &matched,
+                &Extra::default(),
+                Vec::new(),
+                None,
+            );
         }
         let mut shadow_limited = Vec::new();
         let mut snapshots = None;
@@ -416,12 +453,49 @@ impl RateLimitFilter {
                 Err(e) => return self.host_failure(host, e),
             }
         }
-        // 2. Global policies: shadow ones in a call of their own.
+        // 2. Local-first global policies with units left in their lease are
+        //    paid from it; the others ask the service for a new lease.
+        let mut leased = Vec::new();
+        let mut lease_results = Vec::new();
+        if matched.iter().any(|m| m.lease.is_some()) {
+            let recovered = self.recovered(now);
+            for (i, m) in matched.iter_mut().enumerate() {
+                let Some(lc) = &m.lease else { continue };
+                match store::take(host, lc, None, now, &recovered) {
+                    Ok(o) if o.check.allowed => {
+                        leased.push((i, o.place));
+                        let p = self.cfg.policies.get(m.policy);
+                        lease_results.push(PolicyResult {
+                            policy: m.policy,
+                            allowed: true,
+                            quota: p.map(|p| p.limit.quota()).unwrap_or(0),
+                            window_s: p.map(|p| p.limit.window_s()).unwrap_or(1),
+                            remaining: o.check.remaining,
+                            reset_ms: o.check.reset_ms,
+                            retry_after_ms: 0,
+                            source: Source::Lease,
+                        });
+                    }
+                    _ => {
+                        let lease = self
+                            .cfg
+                            .policies
+                            .get(m.policy)
+                            .and_then(|p| p.local_first)
+                            .map(|lf| lf.lease)
+                            .unwrap_or(m.descriptor.hits_addend);
+                        m.descriptor.hits_addend = lease;
+                    }
+                }
+            }
+        }
+        // 3. Global policies: shadow ones in a call of their own.
         let global: Vec<usize> = (0..matched.len())
             .filter(|&i| {
                 matched
                     .get(i)
                     .is_some_and(|m| self.is_global(m.policy) && !self.is_shadow(m.policy))
+                    && !leased.iter().any(|(j, _)| *j == i)
             })
             .collect();
         let shadow_global: Vec<&Matched> = matched
@@ -432,7 +506,11 @@ impl RateLimitFilter {
             self.dispatch_shadow(host, &shadow_global);
         }
         if global.is_empty() {
-            return self.take_and_finish(host, stream, &matched, &[], Vec::new(), snapshots);
+            let extra = Extra {
+                fallback: Vec::new(),
+                leased,
+            };
+            return self.take_and_finish(host, stream, &matched, &extra, lease_results, snapshots);
         }
         let descriptors: Vec<&Matched> = global.iter().filter_map(|&i| matched.get(i)).collect();
         match self.dispatch(host, &descriptors) {
@@ -445,6 +523,8 @@ impl RateLimitFilter {
                         matched,
                         global,
                         shadow_limited,
+                        leased,
+                        lease_results,
                     },
                 );
                 Decision::Hold
@@ -458,6 +538,8 @@ impl RateLimitFilter {
                     matched,
                     global,
                     shadow_limited,
+                    leased,
+                    lease_results,
                 };
                 self.settle_global(host, stream, pending, Err(()))
             }
@@ -607,6 +689,7 @@ impl RateLimitFilter {
         answer: Result<RateLimitResponse, ()>,
     ) -> Decision {
         let cfg = self.cfg.clone();
+        let now = host.now_ms();
         let mut global_results = Vec::new();
         let mut fallback: Vec<usize> = Vec::new();
         match answer {
@@ -640,6 +723,23 @@ impl RateLimitFilter {
                         retry_after_ms: if over { reset_ms.max(1) } else { 0 },
                         source: Source::Global,
                     });
+                    // Local-first: the service counted a whole lease; this
+                    // request spends `cost` of it, the rest waits locally
+                    // (never past the service's window, so a lease is never
+                    // spent in a window that did not count it).
+                    if let (false, Some(lf), Some(lc)) = (over, p.local_first, &m.lease) {
+                        let window_left = reset_ms.max(1);
+                        let until = now.saturating_add(lf.max_lease_ms.min(window_left));
+                        let units = lf.lease.saturating_sub(p.cost);
+                        let recovered = self.recovered(now);
+                        if units > 0 {
+                            if let Err(e) = store::grant(host, lc, units, until, now, &recovered) {
+                                log_lazy(host, LogLevel::Warn, || {
+                                    format!("ratelimit: could not store a lease: {e}")
+                                });
+                            }
+                        }
+                    }
                 }
             }
             Err(()) => {
@@ -662,6 +762,7 @@ impl RateLimitFilter {
                                 decision_json("unavailable", Some(&p.name), &[], &[], &self.names)
                                     .as_bytes(),
                             );
+                            self.give_back_leases(host, &pending.matched, &pending.leased, now);
                             return Decision::Reply(unavailable_reply(&p.name));
                         }
                         FailureMode::Allow => global_results.push(PolicyResult {
@@ -681,17 +782,16 @@ impl RateLimitFilter {
         }
         // The most restrictive enforcing global denial decides.
         if let Some(d) = most_restrictive(&global_results) {
+            self.give_back_leases(host, &pending.matched, &pending.leased, now);
             return self.deny(host, stream, &global_results, d, &pending.shadow_limited);
         }
+        global_results.extend(pending.lease_results);
+        let extra = Extra {
+            fallback,
+            leased: pending.leased,
+        };
         // The wait for the service took time: read the records afresh.
-        self.take_and_finish(
-            host,
-            stream,
-            &pending.matched,
-            &fallback,
-            global_results,
-            None,
-        )
+        self.take_and_finish(host, stream, &pending.matched, &extra, global_results, None)
     }
 
     /// Takes the local (and fallback) charges, then allows, or denies if a
@@ -701,11 +801,12 @@ impl RateLimitFilter {
         host: &H,
         stream: StreamId,
         matched: &[Matched],
-        fallback: &[usize],
+        extra: &Extra,
         mut results: Vec<PolicyResult>,
         prefetched: Option<Vec<Snapshot>>,
     ) -> Decision {
         let now = host.now_ms();
+        let fallback = &extra.fallback;
         let items: Vec<&Matched> = matched
             .iter()
             .enumerate()
@@ -726,7 +827,10 @@ impl RateLimitFilter {
             };
             let mut l = match l {
                 Ok(l) => l,
-                Err(e) => return self.host_failure(host, e),
+                Err(e) => {
+                    self.give_back_leases(host, matched, &extra.leased, now);
+                    return self.host_failure(host, e);
+                }
             };
             for r in &mut l.results {
                 if fallback
@@ -737,6 +841,7 @@ impl RateLimitFilter {
                 }
             }
             if let Some(d) = l.denied {
+                self.give_back_leases(host, matched, &extra.leased, now);
                 return self.deny(host, stream, &l.results, d, &l.shadow_limited);
             }
             shadow_limited = l.shadow_limited;
@@ -749,6 +854,9 @@ impl RateLimitFilter {
         move |key: &[u8], s: State| match StoredKey::header(key) {
             Some((p, kind)) => match self.cfg.policies.get(p) {
                 Some(pol) if pol.limit.kind() == kind => pol.limit.is_recovered(s, now),
+                Some(pol) if kind == Limit::Lease.kind() && pol.local_first.is_some() => {
+                    Limit::Lease.is_recovered(s, now)
+                }
                 // Left by an older configuration: nothing to keep.
                 _ => true,
             },
@@ -858,6 +966,26 @@ impl RateLimitFilter {
             if let Err(e) = store::refund(host, &m.charge, *place, now, now) {
                 log_lazy(host, LogLevel::Warn, || {
                     format!("ratelimit: could not give back a charge: {e}")
+                });
+            }
+        }
+    }
+
+    /// Gives back what a denied request took from its leases.
+    fn give_back_leases<H: Host>(
+        &self,
+        host: &H,
+        matched: &[Matched],
+        leased: &[(usize, Place)],
+        now: u64,
+    ) {
+        for (i, place) in leased {
+            let Some(lc) = matched.get(*i).and_then(|m| m.lease.as_ref()) else {
+                continue;
+            };
+            if let Err(e) = store::refund(host, lc, *place, now, now) {
+                log_lazy(host, LogLevel::Warn, || {
+                    format!("ratelimit: could not give back a lease charge: {e}")
                 });
             }
         }

@@ -312,6 +312,41 @@ pub fn refund<H: SharedStore + ?Sized>(
     Err(HostError::CasMismatch)
 }
 
+/// Adds a lease of `units` valid until `until` to the key of `c` (a
+/// `Limit::Lease` charge). With no room in the record the units are
+/// dropped: the service already counted them, so that only under-admits.
+pub fn grant<H: SharedStore + ?Sized>(
+    host: &H,
+    c: &Charge,
+    units: u64,
+    until: u64,
+    now: u64,
+    recovered: &dyn Fn(&[u8], State) -> bool,
+) -> Result<bool, HostError> {
+    for _ in 0..CAS_ATTEMPTS {
+        let snap = read(host, Place::Bucket(c.bucket))?;
+        let mut rec = snap.record;
+        compact(&mut rec, recovered);
+        let key = c.key.bytes();
+        let room = rec.entries.len() < WAYS;
+        match rec.entries.iter_mut().find(|(k, _)| k == key) {
+            Some((_, s)) => Limit::grant(s, now, units, until),
+            None if room => {
+                let mut s = State::default();
+                Limit::grant(&mut s, now, units, until);
+                rec.entries.push((key.to_vec(), s));
+            }
+            None => return Ok(false),
+        }
+        match write(host, Place::Bucket(c.bucket), &rec, snap.cas) {
+            Ok(()) => return Ok(true),
+            Err(HostError::CasMismatch) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(HostError::CasMismatch)
+}
+
 /// FNV-1a over the seeded key: the record a key lives in.
 pub fn bucket_of(seed: u64, key: &[u8], buckets: u32) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
