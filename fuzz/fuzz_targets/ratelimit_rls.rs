@@ -23,6 +23,7 @@ fn config() -> serde_json::Value {
     json!({"service": {"cluster": "rls"}, "response_headers": "all", "legacy_headers": true,
            "policies": [
         {"name": "g", "mode": "global", "failure_mode": "local",
+         "local_first": {"lease": 4, "max_lease_ms": 1000},
          "key": [{"dimension": "tenant"}, {"dimension": "claim", "name": "org.id"},
                  {"dimension": "header", "name": "x-key"}, {"dimension": "method"},
                  {"dimension": "subject"}, {"dimension": "client_id"}, {"dimension": "path"}],

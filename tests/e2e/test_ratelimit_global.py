@@ -248,6 +248,8 @@ def test_local_first_leases_make_few_calls_and_never_exceed_the_limit(
     for t in threads:
         t.join()
     allowed = 20 + results[0][200] + results[1][200]
+    print(f"\nlocal-first: {calls} calls for the first 20 requests; {allowed} of {limit} "
+          f"admitted in total; {results}")
     assert set(results[0]) | set(results[1]) <= {200, 429}, results
     # Leases are counted by the service when taken: unspent units only
     # under-admit (at most lease-1 per gateway, plus a last lease refused).
