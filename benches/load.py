@@ -639,12 +639,14 @@ def fault_answer_filter() -> dict:
     }
 
 
-def edgeward_ratelimit_global_filters() -> list:
+def edgeward_ratelimit_global_filters(local_first: dict | None = None) -> list:
     BenchRls.ensure()
     cfg = {"domain": "edgeward", "service": {"cluster": "rls"}, "policies": [{
         "name": "g", "mode": "global", "timeout_ms": 2000, "failure_mode": "deny",
         "key": [{"dimension": "header", "name": "x-tenant", "descriptor_key": "tenant"}],
         "limit": {"fixed_window": {"requests": 1000, "window_s": 60}}}]}
+    if local_first:
+        cfg["policies"][0]["local_first"] = local_first
     return [wasm_filter("edgeward_ratelimit", WASM_RATELIMIT, cfg, failure_policy="FAIL_CLOSED")]
 
 
@@ -686,6 +688,14 @@ def ratelimit_cases() -> list[Case]:
         Case("native ratelimit global (RLS)", native_ratelimit_global_filters, req, **global_kw),
         Case("edgeward ratelimit global (RLS), vs native ratelimit",
              edgeward_ratelimit_global_filters, req,
+             baseline_filters=native_ratelimit_global_filters,
+             baseline_name="native ratelimit (same RLS)",
+             check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.g", 1.0),
+             **global_kw),
+        # Local-first: one call per 1000 requests (leases of 1000 units).
+        Case("edgeward ratelimit global local-first (lease 1000), vs native ratelimit",
+             lambda: edgeward_ratelimit_global_filters(
+                 {"lease": 1000, "max_lease_ms": 60_000}), req,
              baseline_filters=native_ratelimit_global_filters,
              baseline_name="native ratelimit (same RLS)",
              check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.g", 1.0),
