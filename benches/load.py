@@ -564,6 +564,145 @@ def stat_at_least(name: str, share: float) -> Callable[[EnvoyProcess, int], None
     return check
 
 
+# --------------------------------------------------------------------------
+# Rate limiting cases
+# --------------------------------------------------------------------------
+
+WASM_RATELIMIT = REPO / "dist" / "edgeward_ratelimit.wasm"
+RL_HEADERS = {"x-tenant": "bench"}
+# A limit no benchmark reaches: the measured path is "checked and allowed".
+RL_HUGE = 4_000_000_000
+
+
+def edgeward_ratelimit_local_filters() -> list:
+    cfg = {"policies": [{"name": "per-tenant",
+                         "key": [{"dimension": "header", "name": "x-tenant"}],
+                         "limit": {"token_bucket": {"rate": 1_000_000_000,
+                                                    "burst": 1_000_000_000}}}]}
+    return [wasm_filter("edgeward_ratelimit", WASM_RATELIMIT, cfg, failure_policy="FAIL_CLOSED")]
+
+
+def native_local_ratelimit_filters() -> list:
+    full = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+    return [{
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "bench_rl",
+            "token_bucket": {"max_tokens": 1_000_000_000, "tokens_per_fill": 1_000_000_000,
+                             "fill_interval": "1s"},
+            "filter_enabled": dict(full, runtime_key="bench_rl_enabled"),
+            "filter_enforced": dict(full, runtime_key="bench_rl_enforced"),
+        },
+    }]
+
+
+class BenchRls:
+    """One Rate Limit Service (in memory) both sides of a global case talk
+    to, started on first use on the wrk CPU and stopped at exit."""
+    port = free_port()
+    proc = None
+
+    @classmethod
+    def ensure(cls) -> int:
+        if cls.proc is None:
+            import atexit
+            from harness.rls import RlsProcess
+
+            class PinnedRls(RlsProcess):
+                def command(self):
+                    return ["taskset", "-c", WRK_CPU] + super().command()
+
+            limits = [{"domain": "edgeward", "name": "g", "max": RL_HUGE, "seconds": 60,
+                       "conditions": ["policy == 'g'"], "variables": ["tenant"]}]
+            cls.proc = PinnedRls(limits, memory=True, port=cls.port,
+                                 workdir=WORK / "rls").start()
+            atexit.register(cls.proc.stop)
+        return cls.port
+
+
+def rls_cluster() -> dict:
+    from harness.envoy import cluster
+    return cluster("rls", BenchRls.port, http2=True)
+
+
+def fault_answer_filter() -> dict:
+    """Answers 200 after the limiter, so the route can name a cluster (the
+    native ratelimit filter does nothing on a direct_response route)."""
+    return {
+        "name": "envoy.filters.http.fault",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+            "abort": {"http_status": 200,
+                      "percentage": {"numerator": 100, "denominator": "HUNDRED"}},
+        },
+    }
+
+
+def edgeward_ratelimit_global_filters(local_first: dict | None = None) -> list:
+    BenchRls.ensure()
+    cfg = {"domain": "edgeward", "service": {"cluster": "rls"}, "policies": [{
+        "name": "g", "mode": "global", "timeout_ms": 2000, "failure_mode": "deny",
+        "key": [{"dimension": "header", "name": "x-tenant", "descriptor_key": "tenant"}],
+        "limit": {"fixed_window": {"requests": 1000, "window_s": 60}}}]}
+    if local_first:
+        cfg["policies"][0]["local_first"] = local_first
+    return [wasm_filter("edgeward_ratelimit", WASM_RATELIMIT, cfg, failure_policy="FAIL_CLOSED")]
+
+
+def native_ratelimit_global_filters() -> list:
+    BenchRls.ensure()
+    return [{
+        "name": "envoy.filters.http.ratelimit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+            "domain": "edgeward",
+            "failure_mode_deny": True,
+            "timeout": "2s",
+            "rate_limit_service": {"grpc_service": {"envoy_grpc": {"cluster_name": "rls"}},
+                                   "transport_api_version": "V3"},
+            # The same descriptor edgeward sends: {policy: g, tenant: <x-tenant>}.
+            "rate_limits": [{"actions": [
+                {"generic_key": {"descriptor_key": "policy", "descriptor_value": "g"}},
+                {"request_headers": {"header_name": "x-tenant", "descriptor_key": "tenant"}}]}],
+        },
+    }]
+
+
+def ratelimit_cases() -> list[Case]:
+    req = RequestSpec(headers=dict(RL_HEADERS))
+    limited = Probe(RequestSpec(), 200)  # no x-tenant: the "absent" key, still allowed
+    global_kw = dict(route="rls", extra_clusters=[rls_cluster()],
+                     shared_filters=[fault_answer_filter()])
+    return [
+        Case("native local_ratelimit", native_local_ratelimit_filters, req),
+        Case("edgeward ratelimit local", edgeward_ratelimit_local_filters, req, probes=[limited],
+             check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.per-tenant", 1.0)),
+        Case("edgeward ratelimit local, vs native local_ratelimit",
+             edgeward_ratelimit_local_filters, req,
+             baseline_filters=native_local_ratelimit_filters,
+             baseline_name="native local_ratelimit"),
+        Case("edgeward ratelimit local, vs minimal wasm filter",
+             edgeward_ratelimit_local_filters, req,
+             baseline_filters=trivial_wasm_filters, baseline_name="minimal wasm filter"),
+        Case("native ratelimit global (RLS)", native_ratelimit_global_filters, req, **global_kw),
+        Case("edgeward ratelimit global (RLS), vs native ratelimit",
+             edgeward_ratelimit_global_filters, req,
+             baseline_filters=native_ratelimit_global_filters,
+             baseline_name="native ratelimit (same RLS)",
+             check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.g", 1.0),
+             **global_kw),
+        # Local-first: one call per 1000 requests (leases of 1000 units).
+        Case("edgeward ratelimit global local-first (lease 1000), vs native ratelimit",
+             lambda: edgeward_ratelimit_global_filters(
+                 {"lease": 1000, "max_lease_ms": 60_000}), req,
+             baseline_filters=native_ratelimit_global_filters,
+             baseline_name="native ratelimit (same RLS)",
+             check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.g", 1.0),
+             **global_kw),
+    ]
+
+
 def default_cases() -> list[Case]:
     if not WASM.exists():
         raise SystemExit(f"{WASM} is missing: run `make wasm` first")
@@ -607,6 +746,7 @@ def default_cases() -> list[Case]:
         Case("no filter, POST 1 KB", [], RequestSpec(method="POST", body=b"x" * 1024,
                                                        headers={"content-type": "text/plain"}),
              optional=True),
+        *ratelimit_cases(),
     ]
 
 

@@ -1,11 +1,12 @@
-"""edgeward demo: a JWT-protected gateway you can curl.
+"""edgeward demo: a JWT-protected, rate-limited gateway you can curl.
 
     make demo                      # or: .venv/bin/python tests/demo.py
     .venv/bin/python tests/demo.py --check   # run the curls itself, exit 0 if all pass
 
 Starts the echo upstream on 127.0.0.1:10001 and Envoy with envoy/demo.yaml
 (listener 127.0.0.1:10000, admin 127.0.0.1:9901; the edgeward JWT filter from
-dist/edgeward_jwt.wasm), mints demo tokens with the DEMO-ONLY key
+dist/edgeward_jwt.wasm, then the rate-limit filter from dist/edgeward_ratelimit.wasm),
+mints demo tokens with the DEMO-ONLY key
 envoy/demo/demo-es256-private.pem, prints ready-to-paste curl commands, and
 waits. Ctrl-C (SIGINT) or SIGTERM stops both processes.
 """
@@ -31,6 +32,7 @@ from harness.ports import wait_for_port  # noqa: E402
 GATEWAY_PORT, ADMIN_PORT, ECHO_PORT = 10000, 9901, 10001
 CONFIG = REPO_ROOT / "envoy" / "demo.yaml"
 WASM = REPO_ROOT / "dist" / "edgeward_jwt.wasm"
+WASM_RATELIMIT = REPO_ROOT / "dist" / "edgeward_ratelimit.wasm"
 DEMO_KEY = REPO_ROOT / "envoy" / "demo" / "demo-es256-private.pem"
 ISSUER, AUDIENCE = "https://idp.demo.edgeward.local", "orders-api"
 BASE = f"http://127.0.0.1:{GATEWAY_PORT}"
@@ -67,10 +69,20 @@ def scenarios() -> list[dict]:
              token=None, spoof="evil-corp", status=200, tenant=None),
         dict(name="path parameter trick (a servlet container reads /health): 400 non_canonical_path",
              path="/health;x=1", token=None, status=400),
+        # Rate limits: 3 searches per minute per tenant; the 4th is 429 with
+        # Retry-After, RateLimit-Policy / RateLimit and a quota-exceeded problem.
+        dict(name="search burst, 4 curls: 3 x 200 then 429 (policy search-per-tenant)",
+             path="/search", token="VALID", repeat=4, statuses=[200, 200, 200, 429],
+             status=429, limited_by="search-per-tenant"),
+        dict(name="orders still allowed: another policy, its RateLimit header on the 200",
+             path="/orders", token="VALID", status=200, tenant="acme", ratelimit="per-tenant"),
     ]
 
 
 def curl_line(s: dict) -> str:
+    if s.get("repeat"):
+        one = curl_line({k: v for k, v in s.items() if k != "repeat"})
+        return f"for i in $(seq {s['repeat']}); do {one}; echo; done"
     parts = ["curl -s -i --path-as-is"]
     if s.get("token"):
         parts.append(f'-H "Authorization: Bearer ${s["token"]}"')
@@ -90,12 +102,27 @@ def run_check(tokens: dict[str, str]) -> bool:
         if s.get("spoof"):
             headers.append(("x-tenant-id", s["spoof"]))
         try:
-            r = client.get(GATEWAY_PORT, path, headers=headers, timeout=10)
+            seen_statuses = []
+            for _ in range(s.get("repeat", 1)):
+                r = client.get(GATEWAY_PORT, path, headers=headers, timeout=10)
+                seen_statuses.append(r.status)
         except OSError as e:
             print(f"FAIL  {s['name']}: {e}")
             ok_all = False
             continue
         problems = []
+        if "statuses" in s and seen_statuses != s["statuses"]:
+            problems.append(f"statuses {seen_statuses}, expected {s['statuses']}")
+        if s.get("limited_by"):
+            try:
+                body = r.json()
+            except ValueError:
+                body = {}
+            if body.get("policy") != s["limited_by"] or "retry-after" not in r.headers \
+                    or f'"{s["limited_by"]}";' not in r.headers.get("ratelimit", ""):
+                problems.append(f"no 429 problem/headers of {s['limited_by']}: {r.headers} {body}")
+        if s.get("ratelimit") and f'"{s["ratelimit"]}";' not in r.headers.get("ratelimit", ""):
+            problems.append(f"no RateLimit header for {s['ratelimit']}")
         if r.status != s["status"]:
             problems.append(f"status {r.status}, expected {s['status']}")
         elif r.status == 200 and "tenant" in s:
@@ -128,9 +155,10 @@ def main(argv=None) -> int:
                     help="run the demo requests, print statuses, exit 0 only if all match")
     args = ap.parse_args(argv)
 
-    if not WASM.is_file():
-        print(f"{WASM.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
-        return 1
+    for wasm in (WASM, WASM_RATELIMIT):
+        if not wasm.is_file():
+            print(f"{wasm.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
+            return 1
     busy = [p for p in (GATEWAY_PORT, ADMIN_PORT, ECHO_PORT) if not port_free(p)]
     if busy:
         print(f"port(s) {busy} on 127.0.0.1 are in use (another demo running?): stop it first")

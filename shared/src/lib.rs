@@ -32,6 +32,8 @@ pub mod metrics;
 pub mod path;
 pub mod pii;
 pub mod problem;
+pub mod protobuf;
+pub mod ratelimit;
 pub mod reason;
 pub mod route;
 pub mod shared_record;

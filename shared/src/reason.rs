@@ -65,10 +65,17 @@ pub enum Reason {
     /// A claim mapped to a header holds characters a header cannot carry
     /// (CR, LF, NUL, non-ASCII) and the mapping says deny.
     UnsafeClaimValue,
+
+    // ---- rate limit ----
+    /// A rate-limit policy's quota is spent (429, `Retry-After`).
+    QuotaExceeded,
+    /// The Rate Limit Service could not answer and the policy's
+    /// `failure_mode` is `deny` (503).
+    RateLimitUnavailable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 26] = [
         Reason::InternalError,
         Reason::FilterUnconfigured,
         Reason::NonCanonicalPath,
@@ -93,6 +100,8 @@ impl Reason {
         Reason::JwksUnavailable,
         Reason::NoRuleMatched,
         Reason::UnsafeClaimValue,
+        Reason::QuotaExceeded,
+        Reason::RateLimitUnavailable,
     ];
 
     pub fn code(self) -> &'static str {
@@ -121,6 +130,8 @@ impl Reason {
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::NoRuleMatched => "no_rule_matched",
             Reason::UnsafeClaimValue => "unsafe_claim_value",
+            Reason::QuotaExceeded => "quota_exceeded",
+            Reason::RateLimitUnavailable => "rate_limit_unavailable",
         }
     }
 
@@ -132,6 +143,8 @@ impl Reason {
             Reason::UnsupportedMediaType => 415,
             Reason::BodyTooLarge => 413,
             Reason::NoRuleMatched => 403,
+            Reason::QuotaExceeded => 429,
+            Reason::RateLimitUnavailable => 503,
             Reason::MissingToken
             | Reason::TokenTooLarge
             | Reason::Malformed
@@ -189,6 +202,10 @@ impl Reason {
             Reason::NoRuleMatched => "No access rule covers this request.",
             Reason::UnsafeClaimValue => {
                 "A claim of the token cannot be forwarded safely in a header."
+            }
+            Reason::QuotaExceeded => "The request exceeds a rate-limit quota.",
+            Reason::RateLimitUnavailable => {
+                "The rate-limit service could not be reached and this limit fails closed."
             }
         }
     }
