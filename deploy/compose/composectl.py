@@ -276,8 +276,10 @@ class Stack:
     def wait_ready(self, timeout: float = 120) -> None:
         for gw in GATEWAYS:
             self.wait_gateway(gw, timeout)
-        wait_for(lambda: request(self.port("edge", 10000), "/health").status == 200, timeout,
-                 "the edge to reach a gateway")
+        wait_for(lambda: self.edge_healthy_gateways() == 2, timeout,
+                 "the edge to see both gateways healthy")
+        wait_for(lambda: self.served_by_edge(6) == set(GATEWAYS), timeout,
+                 "the edge to send requests to both gateways")
         # The whole path: token verified with keys from the IdP, limit decided by the RLS
         # with Redis (the fail-closed route answers 200 only then).
         n = iter(range(10**6))
@@ -286,6 +288,16 @@ class Stack:
                  timeout, "a request through edge, gateway, IdP keys, RLS and Redis", interval=0.25)
         wait_for(lambda: request(self.port("prometheus", 9090), "/-/ready").status == 200, timeout,
                  "Prometheus")
+
+    def edge_healthy_gateways(self) -> int:
+        """How many gateways the edge's health checks see as healthy."""
+        body = request(self.port("edge", 9901), "/clusters").body.decode()
+        return sum(1 for line in body.splitlines()
+                   if line.startswith("gateways::") and line.endswith("::health_flags::healthy"))
+
+    def served_by_edge(self, n: int) -> set[str]:
+        port = self.port("edge", 10000)
+        return {request(port, "/health").headers.get("x-edgeward-gateway", "") for _ in range(n)}
 
     def wait_gateway(self, gw: str, timeout: float = 60) -> None:
         wait_for(lambda: request(self.port(gw, 9901), "/ready").status == 200, timeout, f"{gw} admin /ready")

@@ -49,9 +49,8 @@ def test_requests_flow_through_every_container(healthy):
     # A client-supplied tenant header is replaced, not trusted.
     r = request(p["gw1"], "/orders", mint(t), headers={"x-tenant-id": "other"})
     assert r.headers["x-echo-tenant"] == t
-    # The edge spreads requests over both gateways.
-    served = {request(p["edge"], "/health").headers.get("x-edgeward-gateway") for _ in range(20)}
-    assert served == {"gw1", "gw2"}
+    # The edge spreads requests over both gateways (round robin).
+    assert st.served_by_edge(20) == {"gw1", "gw2"}
 
 
 def test_prometheus_scrapes_both_gateways(healthy):
@@ -106,15 +105,31 @@ def _rls_restarts(st) -> tuple[str, str]:
     return count, started
 
 
+def _allowed_after(port: int, tok: str, n: int = LIMIT + 1) -> int:
+    return statuses(port, "/api/x", tok, n).count(200)
+
+
+def _partition_redis(st, during) -> None:
+    st.disconnect("redis")
+    try:
+        during()
+    finally:
+        st.connect("redis")
+    # Recovery without restarting anything: the RLS reconnects on a later request.
+    # Each probe is a new tenant, so probing charges no one that is checked later.
+    wait_for(lambda: request(st.port("gw2", 10000), "/api/x", mint(tenant("probe"))).status == 200, 30,
+             "the fail-closed route to allow again after Redis is back", interval=0.25)
+
+
 def test_redis_partition_each_failure_mode_as_configured_and_recovery(healthy):
     st = healthy
     p = st.ports()
-    spent, fresh = mint(tenant("spent")), mint(tenant("fresh"))
+    spent, fresh, untouched = mint(tenant("spent")), mint(tenant("fresh")), mint(tenant("untouched"))
     for path in ("/api/x", "/catalog/x"):
         assert statuses(p["gw1"], path, spent, LIMIT + 1) == [200] * LIMIT + [429]
     rls_before = _rls_restarts(st)
-    st.disconnect("redis")
-    try:
+
+    def during():
         for gw in ("gw1", "gw2"):
             # Fail closed: nothing allowed while counters cannot be read, not even a
             # tenant that has hits left.
@@ -124,15 +139,31 @@ def test_redis_partition_each_failure_mode_as_configured_and_recovery(healthy):
             # Fail open, as configured there: allowed, even the spent tenant.
             assert request(p[gw], "/catalog/x", spent).status == 200
             assert request(p[gw], "/catalog/x", fresh).status == 200
-    finally:
-        st.connect("redis")
-    # Recovery without restarting anything: the RLS reconnects on a later request.
-    wait_for(lambda: request(p["gw2"], "/api/x", fresh).status == 200, 30,
-             "the fail-closed route to allow again after Redis is back", interval=0.25)
+    _partition_redis(st, during)
     assert _rls_restarts(st) == rls_before
     # The counters survived the partition (Redis kept running): still spent.
     assert request(p["gw1"], "/api/x", spent).status == 429
     assert request(p["gw2"], "/catalog/x", spent).status == 429
+    # Nothing wrongly allowed afterwards either: never more than the limit.
+    assert _allowed_after(p["gw1"], untouched) == LIMIT
+    assert _allowed_after(p["gw2"], fresh) <= LIMIT
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "services/ratelimit-service: a Lua call that timed out during the partition is "
+    "still in the TCP send queue; when the partition heals it reaches Redis and is "
+    "counted, so requests refused with 503 are charged to the tenant. Fix in the RLS "
+    "(e.g. a deadline argument the script checks against redis TIME, or reset the "
+    "connection on timeout); then drop this mark."))
+def test_requests_refused_during_a_redis_partition_are_not_charged(healthy):
+    st = healthy
+    p = st.ports()
+    tok = mint(tenant("charged"))
+
+    def during():
+        assert statuses(p["gw1"], "/api/x", tok, 4) == [503] * 4
+    _partition_redis(st, during)
+    assert _allowed_after(p["gw2"], tok) == LIMIT
 
 
 def test_rls_restart(healthy):
@@ -252,8 +283,11 @@ def test_rolling_config_update_under_load(healthy):
         assert by_path["/orders"] == {200}
         assert by_path["/health"] == {200}
         assert by_path[("/public/x")] >= {200}
-        # Anonymous /public: allowed before, refused once both gateways run v2.
-        assert request(p["edge"], "/public/x").status == 401
+        # Anonymous /public: allowed before, refused once both gateways run v2 -- on
+        # every connection, once the old listeners have drained (--drain-time-s 2:
+        # a connection opened before the update is served by the old chain until then).
+        wait_for(lambda: [request(p["edge"], "/public/x").status for _ in range(10)] == [401] * 10,
+                 20, "every request through the edge to see the new policy", interval=0.5)
         assert request(p["edge"], "/public/x", tok).status == 200
         # Neither gateway restarted: the listener was replaced in place.
         for gw in ("gw1", "gw2"):
