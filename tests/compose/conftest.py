@@ -46,6 +46,13 @@ def _remove_stale_test_projects(eng: Engine) -> None:
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 _log(f"removing leftovers of {project}")
                 composectl.Stack(eng, project, f"test-{pid}", log=_log).down(remove_images=True)
+    r = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                        "--filter", f"reference={composectl.images.REPOSITORY}/*:test-*"],
+                       env=eng.env, capture_output=True, text=True)
+    for ref in r.stdout.split():
+        pid = ref.rsplit("test-", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            subprocess.run(["docker", "rmi", "-f", ref], env=eng.env, capture_output=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +84,13 @@ def stack():
         st.down(remove_images=True)
         if started_engine:
             eng.stop_if_owned(log=_log)
-        _log(f"teardown {time.monotonic() - t3:.1f} s")
+        TIMINGS["teardown_s"] = time.monotonic() - t3
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.write_line("compose harness: " + ", ".join(
+            f"{k.removesuffix('_s')} {v:.1f} s" for k, v in TIMINGS.items()))
 
 
 def restore(st: composectl.Stack) -> None:
