@@ -299,8 +299,7 @@ def istio_wasmplugin(f: dict) -> dict:
             "priority": f["istio"]["priority"],
             "failStrategy": "FAIL_CLOSE" if f["fail_closed"] else "FAIL_OPEN",
             "type": "HTTP",
-            "vmConfig": {},
-            "pluginName": f["name"],
+            **({"pluginName": f["root_id"]} if f.get("root_id") else {}),
             "pluginConfig": copy.deepcopy(f["config"]),
         },
     }
@@ -318,7 +317,7 @@ def envoy_gateway_policy(filters: list[dict]) -> dict:
             "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "backend"}],
             "wasm": [{
                 "name": f["name"],
-                "rootID": f.get("root_id", ""),
+                **({"rootID": f["root_id"]} if f.get("root_id") else {}),
                 "code": {"type": "Image", "image": {"url": oci_ref(f["module"]).removeprefix("oci://")}},
                 "config": copy.deepcopy(f["config"]),
                 "failOpen": not f["fail_closed"],

@@ -129,6 +129,32 @@ def test_gateway_config_validates_with_the_built_modules(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_another_wasm_filter_is_one_more_entry(tmp_path):
+    """What the integrator does for tenant/schema/ratelimit/pii: one entry more. Here a
+    second instance of the JWT module stands in for it; the chain, the k8s examples and
+    Envoy's validation follow with no other change."""
+    from harness.envoy import envoy_binary
+    extra = copy.deepcopy(next(f for f in WASM_FILTERS if f["module"] == "edgeward_jwt"))
+    extra.update(name="second", istio={"phase": "AUTHZ", "priority": 10})
+    filters = FILTERS[:1] + [extra] + FILTERS[1:]
+    out = render.outputs(filters)
+    assert render.K8S / "istio" / "wasmplugin-second.yaml" in out
+    eg = yaml.safe_load(out[render.K8S / "envoy-gateway" / "envoyextensionpolicy.yaml"])
+    assert [e["name"] for e in eg["spec"]["wasm"]] == ["jwt", "second"]
+    hcm = render.gateway_listener(filters)["filter_chains"][0]["filters"][0]["typed_config"]
+    assert [h["name"] for h in hcm["http_filters"]][:2] == ["edgeward.jwt", "edgeward.second"]
+    boot = copy.deepcopy(render.gateway_bootstrap())
+    del boot["dynamic_resources"]
+    listener = json.loads(json.dumps(render.gateway_listener(filters)).replace(
+        render.WASM_DIR + "/", str(REPO_ROOT / "dist") + "/"))
+    listener.pop("@type")
+    boot["static_resources"]["listeners"] = [listener]
+    (tmp_path / "g.json").write_text(json.dumps(boot))
+    r = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(tmp_path / "g.json"),
+                        "-l", "error"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("module", sorted({f["module"] for f in WASM_FILTERS}))
 def test_oci_layout_reads_back(tmp_path, module):
     wasm = REPO_ROOT / "dist" / f"{module}.wasm"
