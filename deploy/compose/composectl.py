@@ -147,8 +147,8 @@ class Stack:
 
     # -- files -------------------------------------------------------------
     def render(self, filters: list[dict] | None = None) -> None:
-        """Write every mounted config from filters.yaml (or the given list)."""
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        """Write every mounted config from filters.yaml (or the given list). Files are
+        replaced in place, never the directories: running containers keep seeing them."""
         out = render.outputs(filters)
         g = render.GENERATED
         for gw in GATEWAYS:

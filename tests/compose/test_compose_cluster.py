@@ -53,6 +53,11 @@ def test_requests_flow_through_every_container(healthy):
     assert st.served_by_edge(20) == {"gw1", "gw2"}
 
 
+def prometheus_query(port: int, expr: str) -> list:
+    q = urllib.parse.urlencode({"query": expr})
+    return json.loads(request(port, f"/api/v1/query?{q}").body)["data"]["result"]
+
+
 def test_prometheus_scrapes_both_gateways(healthy):
     st = healthy
     p = st.ports()
@@ -60,9 +65,7 @@ def test_prometheus_scrapes_both_gateways(healthy):
         assert request(p[gw], "/orders", mint(tenant("prom"))).status == 200
 
     def query(expr: str) -> list:
-        q = urllib.parse.urlencode({"query": expr})
-        body = json.loads(request(p["prometheus"], f"/api/v1/query?{q}").body)
-        return body["data"]["result"]
+        return prometheus_query(p["prometheus"], expr)
 
     def scraped():
         up = {r["metric"]["instance"]: r["value"][1] for r in query('up{job="edgeward-gateways"}')}
@@ -92,6 +95,10 @@ def test_kill_one_gateway_the_other_serves_and_the_global_limit_holds(healthy):
     r = request(p["edge"], "/api/orders", tok)
     assert r.status == 429 and r.headers.get("x-envoy-ratelimited") == "true", r
     assert request(p["gw2"], "/api/orders", tok).status == 429
+    # Prometheus notices: gw1's target goes down, gw2's stays up.
+    wait_for(lambda: {r["metric"]["instance"]: r["value"][1] for r in prometheus_query(
+        p["prometheus"], 'up{job="edgeward-gateways"}')} == {"gw1:9901": "0", "gw2:9901": "1"},
+        30, "Prometheus to see gw1 down", interval=0.5)
     # gw1 back: same verdict there (the counter is global, not per gateway).
     st.start("gw1")
     st.wait_gateway("gw1")
