@@ -206,4 +206,6 @@ def stop_private(log=print) -> bool:
         log(f"stopping the private dockerd (pid {state['pid']})")
         _stop_pid(state["pid"])
     STATE_FILE.unlink(missing_ok=True)
+    # Its exec root and socket directory (nothing in it outlives the daemon).
+    shutil.rmtree(_short_dir(), ignore_errors=True)
     return True
