@@ -206,6 +206,13 @@ def stop_private(log=print) -> bool:
         log(f"stopping the private dockerd (pid {state['pid']})")
         _stop_pid(state["pid"])
     STATE_FILE.unlink(missing_ok=True)
-    # Its exec root and socket directory (nothing in it outlives the daemon).
-    shutil.rmtree(_short_dir(), ignore_errors=True)
+    # Its exec root and socket directory -- unless something is still mounted under
+    # it (a daemon that had to be killed): rmtree would walk into a container's rootfs.
+    short = str(_short_dir())
+    try:
+        mounts = Path("/proc/self/mounts").read_text().split("\n")
+    except OSError:
+        mounts = [short]
+    if not any(len(m.split()) > 1 and m.split()[1].startswith(short) for m in mounts):
+        shutil.rmtree(short, ignore_errors=True)
     return True
