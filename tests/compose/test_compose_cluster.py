@@ -21,7 +21,6 @@ import uuid
 
 import pytest
 
-import composectl
 import render
 from composectl import mint, new_es256_key, request, wait_for
 
