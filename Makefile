@@ -22,7 +22,7 @@ RLS_DIR     := services/ratelimit-service
 RLS_BIN     := $(RLS_DIR)/target/release/edgeward-ratelimit-service
 RLS_APT     := redis-server
 
-.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls fuzz fuzz-smoke fuzz-tools
+.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls fuzz fuzz-smoke fuzz-tools compose-apt compose-up compose-down e2e-compose oci
 
 help:
 	@echo "make demo   build the filters, install Envoy, start the demo gateway"
@@ -32,6 +32,10 @@ help:
 	@echo "make fuzz   coverage-guided fuzzing (cargo fuzz, nightly), FUZZ_SECONDS per target"
 	@echo "make fuzz-smoke  a short deterministic fuzz run per target (part of make test)"
 	@echo "make rls    build the Redis-backed Rate Limit Service ($(RLS_BIN))"
+	@echo "make compose-up    the whole gateway in docker-compose (installs Docker, starts a private dockerd if none runs)"
+	@echo "make compose-down  remove every container, network and image compose-up made; stop its dockerd"
+	@echo "make e2e-compose   the tests across containers (tests/compose; part of make test)"
+	@echo "make oci    an OCI image layout per filter in the Wasm plugin format (dist/oci/, no network)"
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -91,7 +95,7 @@ fuzz: fuzz-tools
 		(cd fuzz && cargo +nightly fuzz run $$t .scratch/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
 	done
 
-test: fmt-check test-core test-core-wasm clippy fuzz-smoke e2e
+test: fmt-check test-core test-core-wasm clippy fuzz-smoke e2e e2e-compose
 
 demo: wasm venv
 	$(PY) tests/demo.py
@@ -108,6 +112,30 @@ rls:
 	fi
 	cd $(RLS_DIR) && cargo build --release --locked
 	@ls -l $(RLS_BIN)
+
+# The docker-compose harness (deploy/compose/). Images are built FROM scratch out of
+# what the targets above built plus Debian's redis-server and prometheus binaries;
+# harness.py installs docker.io/docker-compose and starts a private dockerd when no
+# Docker engine answers.
+COMPOSE_APT := redis-server prometheus
+compose-apt:
+	@missing=$$(for p in $(COMPOSE_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+compose-up: wasm venv rls compose-apt
+	$(PY) deploy/compose/composectl.py up
+
+compose-down: venv
+	$(PY) deploy/compose/composectl.py down
+
+e2e-compose: wasm venv rls compose-apt oci
+	$(PY) -m pytest -q tests/compose
+
+oci: wasm
+	python3 deploy/oci.py
 
 clean:
 	rm -rf dist target $(VENV)
