@@ -65,10 +65,30 @@ pub enum Reason {
     /// A claim mapped to a header holds characters a header cannot carry
     /// (CR, LF, NUL, non-ASCII) and the mapping says deny.
     UnsafeClaimValue,
+
+    // ---- tenant authorization ----
+    /// The request carries no verified identity and the rule needs one.
+    NoIdentity,
+    /// The identity lacks a scope the rule requires.
+    MissingScope,
+    /// The identity holds none of the roles the rule requires.
+    RoleDenied,
+    /// The tenant named by the request is not the identity's tenant.
+    TenantMismatch,
+    /// A claim, client address, header, time or peer condition does not hold.
+    ConditionFailed,
+    /// No authorization rule covers the request and unmatched requests are denied.
+    NoMatchingRule,
+    /// A deny rule matched.
+    DeniedByRule,
+    /// A method-override header (`X-HTTP-Method-Override` and kin) was sent.
+    MethodOverride,
+    /// A header the decision depends on was sent twice or as a comma list.
+    AmbiguousHeader,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 33] = [
         Reason::InternalError,
         Reason::FilterUnconfigured,
         Reason::NonCanonicalPath,
@@ -93,6 +113,15 @@ impl Reason {
         Reason::JwksUnavailable,
         Reason::NoRuleMatched,
         Reason::UnsafeClaimValue,
+        Reason::NoIdentity,
+        Reason::MissingScope,
+        Reason::RoleDenied,
+        Reason::TenantMismatch,
+        Reason::ConditionFailed,
+        Reason::NoMatchingRule,
+        Reason::DeniedByRule,
+        Reason::MethodOverride,
+        Reason::AmbiguousHeader,
     ];
 
     pub fn code(self) -> &'static str {
@@ -121,6 +150,15 @@ impl Reason {
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::NoRuleMatched => "no_rule_matched",
             Reason::UnsafeClaimValue => "unsafe_claim_value",
+            Reason::NoIdentity => "no_identity",
+            Reason::MissingScope => "missing_scope",
+            Reason::RoleDenied => "role_denied",
+            Reason::TenantMismatch => "tenant_mismatch",
+            Reason::ConditionFailed => "condition_failed",
+            Reason::NoMatchingRule => "no_matching_rule",
+            Reason::DeniedByRule => "denied_by_rule",
+            Reason::MethodOverride => "method_override",
+            Reason::AmbiguousHeader => "ambiguous_header",
         }
     }
 
@@ -128,10 +166,20 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::InternalError | Reason::FilterUnconfigured => 500,
-            Reason::NonCanonicalPath | Reason::MultipleTokens | Reason::InvalidBody => 400,
+            Reason::NonCanonicalPath
+            | Reason::MultipleTokens
+            | Reason::InvalidBody
+            | Reason::MethodOverride
+            | Reason::AmbiguousHeader => 400,
             Reason::UnsupportedMediaType => 415,
             Reason::BodyTooLarge => 413,
-            Reason::NoRuleMatched => 403,
+            Reason::NoRuleMatched
+            | Reason::MissingScope
+            | Reason::RoleDenied
+            | Reason::TenantMismatch
+            | Reason::ConditionFailed
+            | Reason::NoMatchingRule
+            | Reason::DeniedByRule => 403,
             Reason::MissingToken
             | Reason::TokenTooLarge
             | Reason::Malformed
@@ -147,7 +195,8 @@ impl Reason {
             | Reason::IssuerMismatch
             | Reason::AudienceMismatch
             | Reason::JwksUnavailable
-            | Reason::UnsafeClaimValue => 401,
+            | Reason::UnsafeClaimValue
+            | Reason::NoIdentity => 401,
         }
     }
 
@@ -189,6 +238,18 @@ impl Reason {
             Reason::NoRuleMatched => "No access rule covers this request.",
             Reason::UnsafeClaimValue => {
                 "A claim of the token cannot be forwarded safely in a header."
+            }
+            Reason::NoIdentity => "The request carries no verified identity.",
+            Reason::MissingScope => "The token lacks a scope this request requires.",
+            Reason::RoleDenied => "The caller holds no role allowed to make this request.",
+            // The same words whether the named tenant exists or not.
+            Reason::TenantMismatch => "The request is outside the caller's tenant.",
+            Reason::ConditionFailed => "A condition of the access policy does not hold.",
+            Reason::NoMatchingRule => "No authorization rule covers this request.",
+            Reason::DeniedByRule => "The access policy denies this request.",
+            Reason::MethodOverride => "Method-override headers are not accepted.",
+            Reason::AmbiguousHeader => {
+                "A header this request is authorized on is repeated or holds a list."
             }
         }
     }

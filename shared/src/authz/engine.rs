@@ -1,0 +1,406 @@
+//! The decision: which rules apply to a request and what they say. Pure:
+//! everything the host provides is gathered into [`Request`] first.
+//!
+//! Rules are matched in order on the canonical path. A deny rule whose
+//! conditions hold wins over every allow rule; otherwise the first allow
+//! rule whose conditions all hold allows; otherwise the first applicable
+//! allow rule's failure is the answer; a request no rule applies to gets
+//! `unmatched`. A condition that cannot be evaluated (a missing or
+//! mistyped claim, an unknown client address, no peer certificate) fails
+//! in an allow rule and holds in a deny rule: both fail closed.
+
+use super::config::{
+    parse_spiffe_id, AuthzConfig, ClaimCondition, ClaimOp, Effect, PeerMatch, Rule, TenantBinding,
+    TimeWindow,
+};
+use crate::http::{same_header_name, RequestHead};
+use crate::identity::{claim_at, Identity};
+use crate::path::{CanonicalPath, PathPolicy};
+use crate::reason::Reason;
+use crate::route::RequestTarget;
+use serde_json::Value;
+use std::net::IpAddr;
+
+/// What a decision is made on.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub head: &'a RequestHead,
+    pub path: &'a CanonicalPath,
+    pub identity: Option<&'a Identity>,
+    /// The identity's tenant (from `tenant_claim` or the identity).
+    pub tenant: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+    /// The mTLS peer's URI SAN.
+    pub peer: Option<&'a str>,
+    pub now_ms: u64,
+    /// The parsed JSON body, once read; None before.
+    pub body: Option<&'a Value>,
+}
+
+/// What the rules say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// `rule`: the allow rule, or None (unmatched, allowed).
+    Allow {
+        rule: Option<usize>,
+    },
+    Deny {
+        rule: Option<usize>,
+        reason: Reason,
+    },
+    /// The decision depends on a rule bound to the body: read it first.
+    NeedBody,
+}
+
+enum Check {
+    Holds,
+    Fails(Reason),
+    Unknown(Reason),
+    NeedBody,
+}
+
+/// Decides `req`. `include_shadow: false` leaves shadow rules out (what is
+/// enforced when the decision came from one). Err: the request is refused
+/// whatever the rules say (a header the decision reads is ambiguous).
+pub fn decide(cfg: &AuthzConfig, req: &Request, include_shadow: bool) -> Result<Decision, Reason> {
+    let target = RequestTarget {
+        method: req.head.method(),
+        authority: req.head.first(":authority").unwrap_or(""),
+        path: req.path,
+    };
+    let mut allow: Option<usize> = None;
+    let mut first_failure: Option<(usize, Reason)> = None;
+    let mut need_body = false;
+    for (i, rule) in cfg.rules.iter().enumerate() {
+        if rule.shadow && !include_shadow {
+            continue;
+        }
+        if rule.route.matches(&target).is_none() {
+            continue;
+        }
+        let check = evaluate(cfg, rule, req)?;
+        match rule.effect {
+            Effect::Deny => match check {
+                Check::Holds => {
+                    return Ok(Decision::Deny {
+                        rule: Some(i),
+                        reason: Reason::DeniedByRule,
+                    })
+                }
+                // Fail closed; without an identity the answer is 401.
+                Check::Unknown(reason) => {
+                    let reason = if reason == Reason::NoIdentity {
+                        reason
+                    } else {
+                        Reason::DeniedByRule
+                    };
+                    return Ok(Decision::Deny {
+                        rule: Some(i),
+                        reason,
+                    });
+                }
+                Check::Fails(_) | Check::NeedBody => {}
+            },
+            Effect::Allow => match check {
+                Check::Holds => {
+                    allow.get_or_insert(i);
+                }
+                Check::Fails(r) | Check::Unknown(r) => {
+                    first_failure.get_or_insert((i, r));
+                }
+                Check::NeedBody => {
+                    if allow.is_none() {
+                        need_body = true;
+                    }
+                }
+            },
+        }
+    }
+    if let Some(i) = allow.filter(|_| !need_body) {
+        return Ok(Decision::Allow { rule: Some(i) });
+    }
+    if need_body {
+        return Ok(Decision::NeedBody);
+    }
+    if let Some((i, reason)) = first_failure {
+        return Ok(Decision::Deny {
+            rule: Some(i),
+            reason,
+        });
+    }
+    Ok(match cfg.unmatched {
+        Effect::Allow => Decision::Allow { rule: None },
+        Effect::Deny => Decision::Deny {
+            rule: None,
+            reason: Reason::NoMatchingRule,
+        },
+    })
+}
+
+/// One rule's conditions, in the order their reasons are reported:
+/// identity, scopes, roles, other conditions, tenant.
+fn evaluate(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reason> {
+    let Some(identity) = req.identity else {
+        if rule.requires_identity {
+            return Ok(Check::Unknown(Reason::NoIdentity));
+        }
+        return context_checks(cfg, rule, req);
+    };
+    if let Some(s) = &rule.scopes {
+        let has = |x: &String| identity.scopes.iter().any(|y| y == x);
+        let ok = s.all_of.iter().all(has) && (s.any_of.is_empty() || s.any_of.iter().any(has));
+        if !ok {
+            return Ok(Check::Fails(Reason::MissingScope));
+        }
+    }
+    if let Some(r) = &rule.roles {
+        let held: Vec<&str> = match identity.claim(&r.claim) {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => return Ok(Check::Unknown(Reason::RoleDenied)),
+        };
+        let has = |x: &String| held.contains(&x.as_str());
+        let ok = r.all_of.iter().all(has) && (r.any_of.is_empty() || r.any_of.iter().any(has));
+        if !ok {
+            return Ok(Check::Fails(Reason::RoleDenied));
+        }
+    }
+    for c in &rule.claims {
+        match claim_holds(c, identity) {
+            Some(true) => {}
+            Some(false) => return Ok(Check::Fails(Reason::ConditionFailed)),
+            None => return Ok(Check::Unknown(Reason::ConditionFailed)),
+        }
+    }
+    match context_checks(cfg, rule, req)? {
+        Check::Holds => {}
+        other => return Ok(other),
+    }
+    Ok(match &rule.tenant {
+        None => Check::Holds,
+        Some(binding) => match tenant_named(cfg, rule, binding, req)? {
+            Named::Body => Check::NeedBody,
+            Named::Value(v) if req.tenant.is_some() && v.as_deref() == req.tenant => Check::Holds,
+            Named::Value(_) => Check::Fails(Reason::TenantMismatch),
+        },
+    })
+}
+
+/// Client address, headers, time windows and the mTLS peer.
+fn context_checks(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reason> {
+    if let Some(cidrs) = &rule.client_ips {
+        match req.client_ip {
+            Some(ip) if cidrs.iter().any(|c| c.contains(ip)) => {}
+            Some(_) => return Ok(Check::Fails(Reason::ConditionFailed)),
+            None => return Ok(Check::Unknown(Reason::ConditionFailed)),
+        }
+    }
+    for h in &rule.headers {
+        match single_header(req.head, &h.name)? {
+            Some(v) if v == h.equals => {}
+            _ => return Ok(Check::Fails(Reason::ConditionFailed)),
+        }
+    }
+    if let Some(windows) = &rule.time {
+        if !windows.iter().any(|w| in_window(w, req.now_ms)) {
+            return Ok(Check::Fails(Reason::ConditionFailed));
+        }
+    }
+    if let Some(p) = &rule.peer {
+        let Some((td, path)) = req.peer.and_then(parse_spiffe_id) else {
+            return Ok(Check::Unknown(Reason::ConditionFailed));
+        };
+        match p {
+            PeerMatch::Ids(ids) => {
+                if !req.peer.is_some_and(|id| ids.iter().any(|x| x == id)) {
+                    return Ok(Check::Fails(Reason::ConditionFailed));
+                }
+            }
+            PeerMatch::Domain {
+                trust_domain,
+                path: template,
+                binds_tenant,
+            } => {
+                if td != trust_domain {
+                    return Ok(Check::Fails(Reason::ConditionFailed));
+                }
+                if let Some(m) = template {
+                    let Ok(canon) =
+                        PathPolicy::STRICT.check(if path.is_empty() { "/" } else { path })
+                    else {
+                        return Ok(Check::Fails(Reason::ConditionFailed));
+                    };
+                    let target = RequestTarget {
+                        method: "",
+                        authority: "",
+                        path: &canon,
+                    };
+                    let Some(caps) = m.matches(&target) else {
+                        return Ok(Check::Fails(Reason::ConditionFailed));
+                    };
+                    if *binds_tenant && (req.tenant.is_none() || caps.get("tenant") != req.tenant) {
+                        return Ok(Check::Fails(Reason::TenantMismatch));
+                    }
+                }
+            }
+        }
+    }
+    let _ = cfg;
+    Ok(Check::Holds)
+}
+
+enum Named {
+    /// The tenant the request names (None: it names none).
+    Value(Option<String>),
+    /// Bound to the body, not read yet.
+    Body,
+}
+
+fn tenant_named(
+    cfg: &AuthzConfig,
+    rule: &Rule,
+    binding: &TenantBinding,
+    req: &Request,
+) -> Result<Named, Reason> {
+    Ok(match binding {
+        TenantBinding::Path { capture, index } => {
+            let target = RequestTarget {
+                method: req.head.method(),
+                authority: req.head.first(":authority").unwrap_or(""),
+                path: req.path,
+            };
+            let decoded = rule
+                .route
+                .matches(&target)
+                .and_then(|c| c.get(capture).map(str::to_string));
+            // The segment as sent: a percent-encoded spelling of the
+            // tenant is a different tenant, never a match.
+            let raw = raw_segments(req.head.path_only(), &cfg.path_policy)
+                .get(*index)
+                .map(|s| s.to_string());
+            Named::Value(match (decoded, raw) {
+                (Some(d), Some(r)) if d == r => Some(d),
+                _ => None,
+            })
+        }
+        TenantBinding::Header(name) => {
+            Named::Value(single_header(req.head, name)?.map(str::to_string))
+        }
+        TenantBinding::Body(pointer) => match req.body {
+            None => Named::Body,
+            Some(body) => Named::Value(
+                crate::json::pointer(body, pointer)
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ),
+        },
+    })
+}
+
+/// The segments of the raw path as the path policy reads them (parameters
+/// stripped and `//` merged when those are allowed), not decoded.
+pub fn raw_segments<'a>(path: &'a str, policy: &PathPolicy) -> Vec<&'a str> {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let parts: Vec<&str> = rest.split('/').collect();
+    let last = parts.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let (name, has_params) = match part.find(';') {
+            Some(at) => (part.get(..at).unwrap_or(part), true),
+            None => (*part, false),
+        };
+        if name.is_empty() && !(i == last && !has_params) && policy.allow_double_slash {
+            continue;
+        }
+        out.push(name);
+    }
+    out
+}
+
+/// The one value of header `name`. Err when a server could read it
+/// differently from the filter: sent twice, as a comma list, or also in
+/// another spelling a CGI-style server reads as the same name
+/// (`x_tenant_id` beside `x-tenant-id`).
+pub fn single_header<'a>(head: &'a RequestHead, name: &str) -> Result<Option<&'a str>, Reason> {
+    let mut found: Option<&str> = None;
+    for (k, v) in head.iter() {
+        if k == name {
+            if found.is_some() || v.contains(',') {
+                return Err(Reason::AmbiguousHeader);
+            }
+            found = Some(v);
+        } else if same_header_name(k, name) {
+            return Err(Reason::AmbiguousHeader);
+        }
+    }
+    Ok(found)
+}
+
+/// Some(holds) or None when the claim cannot be compared (missing, or of
+/// another type than the operand).
+fn claim_holds(c: &ClaimCondition, identity: &Identity) -> Option<bool> {
+    let value = identity.claim(&c.claim);
+    if let ClaimOp::Exists(want) = c.op {
+        return Some(value.is_some_and(|v| !v.is_null()) == want);
+    }
+    let value = value?;
+    match &c.op {
+        ClaimOp::Equals(want) => same_scalar(value, want),
+        ClaimOp::In(list) => {
+            let mut comparable = false;
+            for want in list {
+                match same_scalar(value, want) {
+                    Some(true) => return Some(true),
+                    Some(false) => comparable = true,
+                    None => {}
+                }
+            }
+            comparable.then_some(false)
+        }
+        ClaimOp::Prefix(p) => value.as_str().map(|s| s.starts_with(p.as_str())),
+        ClaimOp::Gt(n) => number(value).map(|v| v > *n),
+        ClaimOp::Gte(n) => number(value).map(|v| v >= *n),
+        ClaimOp::Lt(n) => number(value).map(|v| v < *n),
+        ClaimOp::Lte(n) => number(value).map(|v| v <= *n),
+        ClaimOp::Exists(_) => None,
+    }
+}
+
+/// A JSON number (never a numeric string: `"71"` is not 71).
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64().filter(|n| n.is_finite())
+}
+
+fn same_scalar(value: &Value, want: &Value) -> Option<bool> {
+    match (value, want) {
+        (Value::String(a), Value::String(b)) => Some(a == b),
+        (Value::Bool(a), Value::Bool(b)) => Some(a == b),
+        (Value::Number(_), Value::Number(_)) => Some(number(value)? == number(want)?),
+        _ => None,
+    }
+}
+
+fn in_window(w: &TimeWindow, now_ms: u64) -> bool {
+    let secs = now_ms / 1000;
+    let days = secs / 86_400;
+    // 1970-01-01 was a Thursday (3 with Monday = 0).
+    let weekday = ((days + 3) % 7) as u8;
+    let hour = ((secs % 86_400) / 3600) as u8;
+    if !w.weekdays.is_empty() && !w.weekdays.contains(&weekday) {
+        return false;
+    }
+    match w.hours {
+        None => true,
+        Some((from, to)) if from < to => hour >= from && hour < to,
+        Some((from, to)) => hour >= from || hour < to,
+    }
+}
+
+/// The tenant of an identity: from `tenant_claim` (a string claim) or the
+/// identity's own `tenant`.
+pub fn identity_tenant<'a>(cfg: &AuthzConfig, identity: &'a Identity) -> Option<&'a str> {
+    match &cfg.tenant_claim {
+        Some(path) => claim_at(&identity.claims, path).and_then(Value::as_str),
+        None => identity.tenant.as_deref(),
+    }
+}
