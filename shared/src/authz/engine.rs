@@ -3,9 +3,9 @@
 //!
 //! Rules are matched in order on the canonical path. A deny rule whose
 //! conditions hold wins over every allow rule; otherwise the first allow
-//! rule whose conditions all hold allows; otherwise the first applicable
-//! allow rule's failure is the answer; a request no rule applies to gets
-//! `unmatched`. A condition that cannot be evaluated (a missing or
+//! rule whose match fits decides: it allows when its conditions all hold,
+//! and its first failing condition is the reason otherwise; a request no
+//! rule applies to gets `unmatched`. A condition that cannot be evaluated (a missing or
 //! mistyped claim, an unknown client address, no peer certificate) fails
 //! in an allow rule and holds in a deny rule: both fail closed.
 
@@ -68,11 +68,15 @@ pub fn decide(cfg: &AuthzConfig, req: &Request, include_shadow: bool) -> Result<
         authority: req.head.first(":authority").unwrap_or(""),
         path: req.path,
     };
-    let mut allow: Option<usize> = None;
-    let mut first_failure: Option<(usize, Reason)> = None;
-    let mut need_body = false;
+    // The first allow rule whose match fits decides, unless a deny rule
+    // (anywhere in the list) holds: a later, broader rule never grants
+    // what an earlier, more specific one refused.
+    let mut decided: Option<(usize, Check)> = None;
     for (i, rule) in cfg.rules.iter().enumerate() {
         if rule.shadow && !include_shadow {
+            continue;
+        }
+        if rule.effect == Effect::Allow && decided.is_some() {
             continue;
         }
         if rule.route.matches(&target).is_none() {
@@ -101,38 +105,22 @@ pub fn decide(cfg: &AuthzConfig, req: &Request, include_shadow: bool) -> Result<
                 }
                 Check::Fails(_) | Check::NeedBody => {}
             },
-            Effect::Allow => match check {
-                Check::Holds => {
-                    allow.get_or_insert(i);
-                }
-                Check::Fails(r) | Check::Unknown(r) => {
-                    first_failure.get_or_insert((i, r));
-                }
-                Check::NeedBody => {
-                    if allow.is_none() {
-                        need_body = true;
-                    }
-                }
-            },
+            Effect::Allow => decided = Some((i, check)),
         }
     }
-    if let Some(i) = allow.filter(|_| !need_body) {
-        return Ok(Decision::Allow { rule: Some(i) });
-    }
-    if need_body {
-        return Ok(Decision::NeedBody);
-    }
-    if let Some((i, reason)) = first_failure {
-        return Ok(Decision::Deny {
+    Ok(match decided {
+        Some((i, Check::Holds)) => Decision::Allow { rule: Some(i) },
+        Some((i, Check::Fails(reason) | Check::Unknown(reason))) => Decision::Deny {
             rule: Some(i),
             reason,
-        });
-    }
-    Ok(match cfg.unmatched {
-        Effect::Allow => Decision::Allow { rule: None },
-        Effect::Deny => Decision::Deny {
-            rule: None,
-            reason: Reason::NoMatchingRule,
+        },
+        Some((_, Check::NeedBody)) => Decision::NeedBody,
+        None => match cfg.unmatched {
+            Effect::Allow => Decision::Allow { rule: None },
+            Effect::Deny => Decision::Deny {
+                rule: None,
+                reason: Reason::NoMatchingRule,
+            },
         },
     })
 }
@@ -144,7 +132,7 @@ fn evaluate(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reas
         if rule.requires_identity {
             return Ok(Check::Unknown(Reason::NoIdentity));
         }
-        return context_checks(cfg, rule, req);
+        return context_checks(rule, req);
     };
     if let Some(s) = &rule.scopes {
         let has = |x: &String| identity.scopes.iter().any(|y| y == x);
@@ -172,7 +160,7 @@ fn evaluate(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reas
             None => return Ok(Check::Unknown(Reason::ConditionFailed)),
         }
     }
-    match context_checks(cfg, rule, req)? {
+    match context_checks(rule, req)? {
         Check::Holds => {}
         other => return Ok(other),
     }
@@ -187,7 +175,7 @@ fn evaluate(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reas
 }
 
 /// Client address, headers, time windows and the mTLS peer.
-fn context_checks(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reason> {
+fn context_checks(rule: &Rule, req: &Request) -> Result<Check, Reason> {
     if let Some(cidrs) = &rule.client_ips {
         match req.client_ip {
             Some(ip) if cidrs.iter().any(|c| c.contains(ip)) => {}
@@ -245,7 +233,6 @@ fn context_checks(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check
             }
         }
     }
-    let _ = cfg;
     Ok(Check::Holds)
 }
 
@@ -309,7 +296,9 @@ pub fn raw_segments<'a>(path: &'a str, policy: &PathPolicy) -> Vec<&'a str> {
             Some(at) => (part.get(..at).unwrap_or(part), true),
             None => (*part, false),
         };
-        if name.is_empty() && !(i == last && !has_params) && policy.allow_double_slash {
+        // An empty segment the policy merged away (`//`): not a segment.
+        let trailing = i == last && !has_params;
+        if name.is_empty() && !trailing && policy.allow_double_slash {
             continue;
         }
         out.push(name);

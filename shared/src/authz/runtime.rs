@@ -502,50 +502,47 @@ impl TenantFilter {
 }
 
 /// The decision with shadow mode applied. `Ok(None)`: the body is needed.
+///
+/// What is enforced is always what the rules that are not in shadow mode
+/// decide (nothing, in global shadow mode); shadow rules change only what
+/// is recorded: a request the full policy would deny but the enforced one
+/// lets through is a `shadow_deny`.
 pub fn resolve(cfg: &AuthzConfig, req: &Request) -> Result<Option<AuthzDecision>, Reason> {
-    let would_be = match decide(cfg, req, true)? {
-        Decision::NeedBody => return Ok(None),
-        d => d,
-    };
-    let (rule, reason) = match would_be {
-        Decision::Allow { rule } => {
-            return Ok(Some(AuthzDecision {
-                outcome: Outcome::Allow,
-                rule,
-                reason: None,
-            }))
-        }
-        Decision::Deny { rule, reason } => (rule, reason),
-        Decision::NeedBody => return Ok(None),
-    };
-    let shadow_rule = rule
-        .and_then(|i| cfg.rules.get(i))
-        .is_some_and(|r| r.shadow);
-    let shadow = AuthzDecision {
-        outcome: Outcome::ShadowDeny,
+    let verdict = |outcome, rule, reason| AuthzDecision {
+        outcome,
         rule,
-        reason: Some(reason),
+        reason,
     };
-    if cfg.shadow {
-        return Ok(Some(shadow));
-    }
-    if !shadow_rule {
-        return Ok(Some(AuthzDecision {
-            outcome: Outcome::Deny,
-            rule,
-            reason: Some(reason),
-        }));
-    }
-    // A shadow rule never refuses; the enforced rules alone still may.
-    Ok(match decide(cfg, req, false)? {
+    let would_be = decide(cfg, req, true)?;
+    let enforced = if cfg.rules.iter().any(|r| r.shadow) {
+        decide(cfg, req, false)?
+    } else {
+        would_be
+    };
+    Ok(Some(match (would_be, enforced) {
+        (Decision::NeedBody, _) | (_, Decision::NeedBody) => return Ok(None),
+        (Decision::Deny { rule, reason }, _) if cfg.shadow => {
+            verdict(Outcome::ShadowDeny, rule, Some(reason))
+        }
+        (_, Decision::Allow { .. }) if cfg.shadow => {
+            verdict(Outcome::Allow, would_be_rule(would_be), None)
+        }
+        (Decision::Allow { rule }, Decision::Allow { .. }) => verdict(Outcome::Allow, rule, None),
+        (Decision::Deny { rule, reason }, Decision::Allow { .. }) => {
+            verdict(Outcome::ShadowDeny, rule, Some(reason))
+        }
+        (_, Decision::Deny { .. }) if cfg.shadow => {
+            verdict(Outcome::Allow, would_be_rule(would_be), None)
+        }
+        (_, Decision::Deny { rule, reason }) => verdict(Outcome::Deny, rule, Some(reason)),
+    }))
+}
+
+fn would_be_rule(d: Decision) -> Option<usize> {
+    match d {
+        Decision::Allow { rule } | Decision::Deny { rule, .. } => rule,
         Decision::NeedBody => None,
-        Decision::Allow { .. } => Some(shadow),
-        Decision::Deny { rule, reason } => Some(AuthzDecision {
-            outcome: Outcome::Deny,
-            rule,
-            reason: Some(reason),
-        }),
-    })
+    }
 }
 
 /// `{"decision", "rule", "reason", "tenant"}`.
