@@ -361,13 +361,14 @@ fn deny_overrides_allow_and_numeric_conditions() {
     risky["claims"]["risk"]["score"] = json!(70);
     let (a, _) = t.get("/v1/tenants/acme/invoices/7", &[], Some(&risky));
     assert_eq!(a, Action::Continue, "70 is not > 70");
-    // A mistyped or missing claim in a deny rule fails closed.
+    // A mistyped claim in a deny rule fails closed.
     risky["claims"]["risk"]["score"] = json!("10");
     let (_, sid) = t.get("/v1/tenants/acme/invoices/7", &[], Some(&risky));
     assert_eq!(t.reason(sid), "denied_by_rule");
+    // A missing claim satisfies no condition.
     risky["claims"]["risk"] = json!({});
-    let (_, sid) = t.get("/v1/tenants/acme/invoices/7", &[], Some(&risky));
-    assert_eq!(t.reason(sid), "denied_by_rule");
+    let (a, _) = t.get("/v1/tenants/acme/invoices/7", &[], Some(&risky));
+    assert_eq!(a, Action::Continue);
 }
 
 #[test]
@@ -877,7 +878,8 @@ fn config_errors_name_the_rule_and_field() {
             json!({"requires_identity": false, "scopes": {"all_of": ["a"]}}),
             "rules[1](inv).requires_identity",
         ),
-        (json!({"bogus": 1}), "rules[1]"),
+        (json!({"bogus": 1}), "rules[1](inv)"),
+        (json!({"claims": [{"claim": "a", "gt": "70"}]}), "rules[1](inv).claims[0].gt"),
     ] {
         let msg = config_error(rule(extra.clone()));
         assert!(msg.contains(field), "{extra}: {msg}");

@@ -364,8 +364,30 @@ const MAX_TRUSTED_HOPS: usize = 16;
 
 impl AuthzConfig {
     pub fn from_json(bytes: &[u8]) -> Result<AuthzConfig, ConfigError> {
-        let raw: RawConfig = parse_json(bytes)?;
+        let raw: RawConfig = parse_json(bytes).map_err(|e| name_the_rule(bytes, e))?;
         compile(raw)
+    }
+}
+
+/// A serde error at `rules[i]...` is reported as `rules[i](name)...`,
+/// like every other rule error, when the rule has a readable name.
+fn name_the_rule(bytes: &[u8], e: ConfigError) -> ConfigError {
+    let Some(rest) = e.field.strip_prefix("rules[") else {
+        return e;
+    };
+    let Some((index, tail)) = rest.split_once(']') else {
+        return e;
+    };
+    let name = serde_json::from_slice::<Value>(bytes).ok().and_then(|doc| {
+        let i: usize = index.parse().ok()?;
+        doc.get("rules")?.get(i)?.get("name")?.as_str().map(str::to_string)
+    });
+    match name {
+        Some(n) if check_name(&Field::root("n"), &n).is_ok() => ConfigError {
+            field: format!("rules[{index}]({n}){tail}"),
+            message: e.message,
+        },
+        _ => e,
     }
 }
 

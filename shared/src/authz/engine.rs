@@ -325,14 +325,18 @@ pub fn single_header<'a>(head: &'a RequestHead, name: &str) -> Result<Option<&'a
     Ok(found)
 }
 
-/// Some(holds) or None when the claim cannot be compared (missing, or of
-/// another type than the operand).
+/// Some(holds) or None when the claim cannot be compared (of another type
+/// than the operand).
 fn claim_holds(c: &ClaimCondition, identity: &Identity) -> Option<bool> {
     let value = identity.claim(&c.claim);
     if let ClaimOp::Exists(want) = c.op {
         return Some(value.is_some_and(|v| !v.is_null()) == want);
     }
-    let value = value?;
+    // A missing claim satisfies no condition (require it with `exists`);
+    // one of the wrong type is anomalous and cannot be compared.
+    let Some(value) = value else {
+        return Some(false);
+    };
     match &c.op {
         ClaimOp::Equals(want) => same_scalar(value, want),
         ClaimOp::In(list) => {
