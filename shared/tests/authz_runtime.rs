@@ -879,7 +879,10 @@ fn config_errors_name_the_rule_and_field() {
             "rules[1](inv).requires_identity",
         ),
         (json!({"bogus": 1}), "rules[1](inv)"),
-        (json!({"claims": [{"claim": "a", "gt": "70"}]}), "rules[1](inv).claims[0].gt"),
+        (
+            json!({"claims": [{"claim": "a", "gt": "70"}]}),
+            "rules[1](inv).claims[0].gt",
+        ),
     ] {
         let msg = config_error(rule(extra.clone()));
         assert!(msg.contains(field), "{extra}: {msg}");
@@ -908,17 +911,24 @@ fn config_errors_name_the_rule_and_field() {
 /// The tenant filter's configuration in an Envoy YAML (the block after
 /// `local: {filename: dist/edgeward_tenant.wasm}`).
 fn tenant_config_in(yaml: &str) -> String {
-    let at = yaml.find("dist/edgeward_tenant.wasm").expect("the tenant filter");
+    let at = yaml
+        .find("dist/edgeward_tenant.wasm")
+        .expect("the tenant filter");
     let rest = &yaml[at..];
     let start = rest.find("value: |").expect("its configuration") + "value: |".len();
-    let end = rest.find("- name: envoy.filters.http.router").expect("the router after it");
+    let end = rest
+        .find("- name: envoy.filters.http.router")
+        .expect("the router after it");
     rest[start..end].to_string()
 }
 
 #[test]
 fn the_shipped_envoy_configs_carry_valid_policies() {
     for (name, yaml) in [
-        ("examples/tenant.yaml", include_str!("../../envoy/examples/tenant.yaml")),
+        (
+            "examples/tenant.yaml",
+            include_str!("../../envoy/examples/tenant.yaml"),
+        ),
         ("demo.yaml", include_str!("../../envoy/demo.yaml")),
     ] {
         let cfg = tenant_config_in(yaml);

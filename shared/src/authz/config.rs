@@ -354,6 +354,9 @@ pub struct AuthzConfig {
     /// Some rule reads the client address / the body.
     pub needs_client_ip: bool,
     pub needs_body: bool,
+    /// Some rule, header or the tenant reads the identity's claims (when
+    /// none does, the identity is read without them: cheaper).
+    pub needs_claims: bool,
     /// Headers a request decision reads (conditions, bindings): each must
     /// appear once, in one spelling, without a comma list.
     pub decision_headers: Vec<String>,
@@ -380,7 +383,11 @@ fn name_the_rule(bytes: &[u8], e: ConfigError) -> ConfigError {
     };
     let name = serde_json::from_slice::<Value>(bytes).ok().and_then(|doc| {
         let i: usize = index.parse().ok()?;
-        doc.get("rules")?.get(i)?.get("name")?.as_str().map(str::to_string)
+        doc.get("rules")?
+            .get(i)?
+            .get("name")?
+            .as_str()
+            .map(str::to_string)
     });
     match name {
         Some(n) if check_name(&Field::root("n"), &n).is_ok() => ConfigError {
@@ -468,7 +475,15 @@ fn compile(raw: RawConfig) -> Result<AuthzConfig, ConfigError> {
             }
         }
     }
+    let needs_claims = tenant_claim.is_some()
+        || identity_headers
+            .iter()
+            .any(|h| matches!(h.source, HeaderSource::Claim(_)))
+        || rules
+            .iter()
+            .any(|r| r.roles.is_some() || !r.claims.is_empty());
     Ok(AuthzConfig {
+        needs_claims,
         needs_client_ip: rules.iter().any(|r| r.client_ips.is_some()),
         needs_body: rules
             .iter()

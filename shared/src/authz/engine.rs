@@ -17,7 +17,7 @@ use crate::http::{same_header_name, RequestHead};
 use crate::identity::{claim_at, Identity};
 use crate::path::{CanonicalPath, PathPolicy};
 use crate::reason::Reason;
-use crate::route::RequestTarget;
+use crate::route::{Captures, RequestTarget};
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -79,10 +79,10 @@ pub fn decide(cfg: &AuthzConfig, req: &Request, include_shadow: bool) -> Result<
         if rule.effect == Effect::Allow && decided.is_some() {
             continue;
         }
-        if rule.route.matches(&target).is_none() {
+        let Some(captures) = rule.route.matches(&target) else {
             continue;
-        }
-        let check = evaluate(cfg, rule, req)?;
+        };
+        let check = evaluate(cfg, rule, req, &captures)?;
         match rule.effect {
             Effect::Deny => match check {
                 Check::Holds => {
@@ -127,7 +127,12 @@ pub fn decide(cfg: &AuthzConfig, req: &Request, include_shadow: bool) -> Result<
 
 /// One rule's conditions, in the order their reasons are reported:
 /// identity, scopes, roles, other conditions, tenant.
-fn evaluate(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reason> {
+fn evaluate(
+    cfg: &AuthzConfig,
+    rule: &Rule,
+    req: &Request,
+    captures: &Captures,
+) -> Result<Check, Reason> {
     let Some(identity) = req.identity else {
         if rule.requires_identity {
             return Ok(Check::Unknown(Reason::NoIdentity));
@@ -166,7 +171,7 @@ fn evaluate(cfg: &AuthzConfig, rule: &Rule, req: &Request) -> Result<Check, Reas
     }
     Ok(match &rule.tenant {
         None => Check::Holds,
-        Some(binding) => match tenant_named(cfg, rule, binding, req)? {
+        Some(binding) => match tenant_named(cfg, binding, req, captures)? {
             Named::Body => Check::NeedBody,
             Named::Value(v) if req.tenant.is_some() && v.as_deref() == req.tenant => Check::Holds,
             Named::Value(_) => Check::Fails(Reason::TenantMismatch),
@@ -245,21 +250,13 @@ enum Named {
 
 fn tenant_named(
     cfg: &AuthzConfig,
-    rule: &Rule,
     binding: &TenantBinding,
     req: &Request,
+    captures: &Captures,
 ) -> Result<Named, Reason> {
     Ok(match binding {
         TenantBinding::Path { capture, index } => {
-            let target = RequestTarget {
-                method: req.head.method(),
-                authority: req.head.first(":authority").unwrap_or(""),
-                path: req.path,
-            };
-            let decoded = rule
-                .route
-                .matches(&target)
-                .and_then(|c| c.get(capture).map(str::to_string));
+            let decoded = captures.get(capture).map(str::to_string);
             // The segment as sent: a percent-encoded spelling of the
             // tenant is a different tenant, never a match.
             let raw = raw_segments(req.head.path_only(), &cfg.path_policy)

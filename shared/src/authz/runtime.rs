@@ -22,7 +22,7 @@ use crate::metrics::labeled;
 use crate::path::CanonicalPath;
 use crate::problem::Problem;
 use crate::reason::Reason;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -114,7 +114,7 @@ impl Filter for TenantFilter {
                 return self.refuse(host, Reason::NonCanonicalPath);
             }
         };
-        let identity = match Identity::read(host) {
+        let identity = match read_identity(host, self.cfg.needs_claims) {
             Ok(i) => i,
             Err(e) => {
                 host.log(LogLevel::Error, &format!("tenant: {e}"));
@@ -545,16 +545,91 @@ fn would_be_rule(d: Decision) -> Option<usize> {
     }
 }
 
-/// `{"decision", "rule", "reason", "tenant"}`.
+/// `{"decision", "rule", "reason", "tenant", "effect"}`, written out
+/// directly (names and codes are `[A-Za-z0-9_-]`; the tenant is escaped).
 fn decision_record(v: AuthzDecision, rule: Option<&Rule>, tenant: Option<&str>) -> String {
-    json!({
-        "decision": v.outcome.as_str(),
-        "rule": rule.map(|r| r.name.as_str()),
-        "reason": v.reason.map(Reason::code),
-        "tenant": tenant,
-        "effect": rule.map(|r| match r.effect { Effect::Allow => "allow", Effect::Deny => "deny" }),
-    })
-    .to_string()
+    let mut out = String::with_capacity(128);
+    out.push_str(r#"{"decision":""#);
+    out.push_str(v.outcome.as_str());
+    out.push_str(r#"","rule":"#);
+    match rule {
+        Some(r) => {
+            out.push('"');
+            out.push_str(&r.name);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(r#","reason":"#);
+    match v.reason {
+        Some(reason) => {
+            out.push('"');
+            out.push_str(reason.code());
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(r#","tenant":"#);
+    match tenant {
+        Some(t) => out.push_str(&Value::String(t.to_string()).to_string()),
+        None => out.push_str("null"),
+    }
+    out.push_str(r#","effect":"#);
+    out.push_str(match rule.map(|r| r.effect) {
+        Some(Effect::Allow) => r#""allow"}"#,
+        Some(Effect::Deny) => r#""deny"}"#,
+        None => "null}",
+    });
+    out
+}
+
+/// The identity without its claims: what most policies need, read without
+/// building a map of every claim.
+#[derive(serde::Deserialize)]
+struct IdentityNoClaims {
+    provider: String,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    exp: Option<f64>,
+}
+
+fn read_identity<H: Host>(
+    host: &H,
+    with_claims: bool,
+) -> Result<Option<Identity>, crate::identity::IdentityError> {
+    if with_claims {
+        return Identity::read(host);
+    }
+    use crate::identity::{IdentityError, IDENTITY_PROPERTY};
+    let bytes = match host.property(&[IDENTITY_PROPERTY]) {
+        Ok(Some(b)) if !b.is_empty() => b,
+        Ok(_) | Err(crate::host::HostError::NotFound) => return Ok(None),
+        Err(e) => return Err(IdentityError::Host(e)),
+    };
+    let lite: IdentityNoClaims =
+        serde_json::from_slice(&bytes).map_err(|e| IdentityError::Unreadable(e.to_string()))?;
+    Ok(Some(Identity {
+        provider: lite.provider,
+        iss: lite.iss,
+        sub: lite.sub,
+        aud: lite.aud,
+        scopes: lite.scopes,
+        client_id: lite.client_id,
+        tenant: lite.tenant,
+        exp: lite.exp,
+        claims: serde_json::Map::new(),
+    }))
 }
 
 fn send<H: Host>(host: &H, reply: &LocalReply) -> Verdict {
