@@ -707,6 +707,11 @@ def tenant_cases() -> list[Case]:
              probes=probes, check=cached),
         Case("native jwt_authn RS256 cached + rbac", lambda: native_jwt_rbac_filters(kp), req,
              probes=probes),
+        # The tenant filter's own cost: the same chain without it as the baseline.
+        Case("edgeward RS256 cached + tenant, vs edgeward RS256 cached alone",
+             lambda: edgeward_tenant_filters(kp), req, probes=probes, check=cached,
+             baseline_filters=lambda: edgeward_tenant_filters(kp)[:1],
+             baseline_name="edgeward RS256 cached alone"),
         Case("edgeward RS256 cached + tenant, vs native jwt_authn cached + rbac",
              lambda: edgeward_tenant_filters(kp), req, probes=probes, check=cached,
              baseline_filters=lambda: native_jwt_rbac_filters(kp),

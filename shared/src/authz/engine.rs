@@ -394,3 +394,84 @@ pub fn identity_tenant<'a>(cfg: &AuthzConfig, identity: &'a Identity) -> Option<
         None => identity.tenant.as_deref(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::config::parse_spiffe_id;
+
+    #[test]
+    fn raw_segments_follow_the_path_policy() {
+        let strict = PathPolicy::STRICT;
+        assert_eq!(raw_segments("/t/%61cme/x", &strict), ["t", "%61cme", "x"]);
+        assert_eq!(raw_segments("/a/", &strict), ["a", ""]);
+        let relaxed = PathPolicy {
+            allow_encoded_unreserved: true,
+            allow_double_slash: true,
+            allow_semicolon: true,
+        };
+        assert_eq!(
+            raw_segments("//t//acme;v=1/x", &relaxed),
+            ["t", "acme", "x"]
+        );
+    }
+
+    #[test]
+    fn windows_are_utc_and_wrap_past_midnight() {
+        // 2027-01-15, a Friday, 10:00 UTC.
+        let friday_10h = 1_800_007_200_000;
+        let w = |days: &[u8], hours: Option<(u8, u8)>| TimeWindow {
+            weekdays: days.to_vec(),
+            hours,
+        };
+        assert!(in_window(&w(&[4], None), friday_10h));
+        assert!(!in_window(&w(&[5, 6], None), friday_10h));
+        assert!(in_window(&w(&[], Some((10, 11))), friday_10h));
+        assert!(!in_window(&w(&[], Some((9, 10))), friday_10h));
+        assert!(in_window(&w(&[], Some((22, 11))), friday_10h));
+        assert!(!in_window(&w(&[], Some((22, 6))), friday_10h));
+    }
+
+    #[test]
+    fn spiffe_ids_are_strict() {
+        assert_eq!(
+            parse_spiffe_id("spiffe://corp/ns/billing/sa/api"),
+            Some(("corp", "/ns/billing/sa/api"))
+        );
+        assert_eq!(parse_spiffe_id("spiffe://corp"), Some(("corp", "")));
+        for bad in [
+            "SPIFFE://corp/x",
+            "spiffe://Corp/x",
+            "spiffe://corp:443/x",
+            "spiffe://user@corp/x",
+            "spiffe://corp/x/",
+            "spiffe://corp/a/../b",
+            "spiffe://corp/a//b",
+            "spiffe://corp/a%2Fb",
+            "spiffe://corp/a?b",
+            "spiffe:///x",
+        ] {
+            assert_eq!(parse_spiffe_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_decision_header_must_be_single_and_in_one_spelling() {
+        let h = |pairs: &[(&str, &str)]| RequestHead::from_pairs(pairs);
+        assert_eq!(
+            single_header(&h(&[("x-org", "acme")]), "x-org"),
+            Ok(Some("acme"))
+        );
+        assert_eq!(single_header(&h(&[]), "x-org"), Ok(None));
+        for pairs in [
+            vec![("x-org", "a"), ("x-org", "a")],
+            vec![("x-org", "a,b")],
+            vec![("x_org", "a")],
+        ] {
+            assert_eq!(
+                single_header(&h(&pairs), "x-org"),
+                Err(Reason::AmbiguousHeader)
+            );
+        }
+    }
+}
