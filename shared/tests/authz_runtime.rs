@@ -938,3 +938,16 @@ fn the_shipped_envoy_configs_carry_valid_policies() {
         assert!(d.configure(&host), "{name}: {:?}", host.logs.borrow());
     }
 }
+
+#[test]
+fn a_shadow_allow_rule_never_grants_what_the_enforced_rules_deny() {
+    let mut t = T::new(&json!({"rules": [
+        {"name": "new-open", "shadow": true, "match": {"prefix": "/x"}},
+        {"name": "strict", "match": {"prefix": "/x"}, "scopes": {"all_of": ["x"]}}
+    ]}));
+    let id = identity("acme");
+    let (_, sid) = t.get("/x", &[], Some(&id));
+    assert_eq!(t.status(sid), Some(403));
+    assert_eq!(t.reason(sid), "missing_scope");
+    assert_eq!(t.record(sid)["rule"], "strict");
+}
