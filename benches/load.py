@@ -553,6 +553,87 @@ def native_jwt_authn_filters(kp, cache_size: int = 0) -> list:
     }]
 
 
+TENANT_WASM = REPO / "dist" / "edgeward_tenant.wasm"
+TENANT_PATH = "/v1/tenants/acme/orders"
+
+
+def tenant_token_claims() -> dict:
+    return keys.standard_claims(ISS, AUD, ttl=3600, tenant_id="acme", scope="orders:read profile")
+
+
+def edgeward_tenant_filters(kp) -> list:
+    """edgeward JWT (cached token, tenant from `tenant_id`) + the tenant
+    filter: GET /v1/tenants/{tenant}/orders needs scope orders:read and the
+    token's tenant in the path; x-tenant-id is set from the token."""
+    jwt = {
+        "providers": {"idp": {
+            "issuer": ISS, "audiences": [AUD], "algorithms": [kp.alg],
+            "jwks": {"inline": keys.jwks(kp)}, "tenant_claim": "tenant_id",
+        }},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "idp"}}],
+        "token_cache_size": 1000,
+    }
+    tenant = {
+        "identity_headers": [{"header": "x-tenant-id", "value": "tenant"}],
+        "rules": [{"name": "orders", "match": {"template": "/v1/tenants/{tenant}/orders", "methods": ["GET"]},
+                   "scopes": {"all_of": ["orders:read"]}, "tenant": {"path": "tenant"}}],
+    }
+    return [wasm_filter("edgeward_jwt", WASM, jwt, failure_policy="FAIL_CLOSED"),
+            wasm_filter("edgeward_tenant", TENANT_WASM, tenant, failure_policy="FAIL_CLOSED")]
+
+
+def native_jwt_rbac_filters(kp) -> list:
+    """The same policy natively: jwt_authn (cached, payload in metadata,
+    scope split into a list, x-tenant-id from the claim) + rbac: GET on
+    ^/v1/tenants/[^/]+/orders$, principal holding scope orders:read in the
+    jwt_authn metadata, and a CEL condition binding the path to the claim
+    (request.path == the path header_mutation built from tenant_id)."""
+    jwt = native_jwt_authn_filters(kp, cache_size=100)
+    cfg = jwt[0]["typed_config"]
+    cfg["providers"]["idp"].update({
+        "payload_in_metadata": "jwt_payload",
+        "normalize_payload_in_metadata": {"space_delimited_claims": ["scope"]},
+        "claim_to_headers": [{"header_name": "x-tenant-id", "claim_name": "tenant_id"}],
+    })
+    # Envoy's CEL has no string concatenation (cel-cpp's enable_string_concat
+    # is off), so the path the token allows is built by header_mutation from
+    # the jwt_authn metadata and compared in the condition.
+    mutation = {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {"request_mutations": [{"append": {
+                "header": {"key": "x-allowed-path", "value":
+                           "/v1/tenants/%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:tenant_id)%/orders"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}]},
+        },
+    }
+    allowed = {"call_expr": {"function": "_[_]", "args": [
+        {"select_expr": {"operand": {"ident_expr": {"name": "request"}}, "field": "headers"}},
+        {"const_expr": {"string_value": "x-allowed-path"}}]}}
+    condition = {"call_expr": {"function": "_==_", "args": [
+        {"select_expr": {"operand": {"ident_expr": {"name": "request"}}, "field": "path"}}, allowed]}}
+    rbac = {
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": {"orders": {
+                "permissions": [{"and_rules": {"rules": [
+                    {"header": {"name": ":method", "string_match": {"exact": "GET"}}},
+                    {"url_path": {"path": {"safe_regex": {"regex": "^/v1/tenants/[^/]+/orders$"}}}},
+                ]}}],
+                "principals": [{"sourced_metadata": {"metadata_matcher": {
+                    "filter": "envoy.filters.http.jwt_authn",
+                    "path": [{"key": "jwt_payload"}, {"key": "scope"}],
+                    "value": {"list_match": {"one_of": {"string_match": {"exact": "orders:read"}}}},
+                }}}],
+                "condition": condition,
+            }}},
+        },
+    }
+    return jwt + [mutation, rbac]
+
+
 def stat_at_least(name: str, share: float) -> Callable[[EnvoyProcess, int], None]:
     """A check: counter `name` grew by at least share x the measured requests
     (it also counts warm-up requests, so it only errs towards passing)."""
@@ -741,12 +822,40 @@ def default_cases() -> list[Case]:
                    kps["RS256"], size, Path(os.environ["EDGEWARD_BASELINE_WASM"])),
                baseline_name="$EDGEWARD_BASELINE_WASM", optional=True)
           for size, label in ((1000, "cached"), (0, "no cache"))],
+        # Tenant authorization behind a cached token, edgeward against
+        # native jwt_authn + rbac with the same policy; the A/B pair gives
+        # the ratio between the two directly.
+        *tenant_cases(),
         # Route kinds other than direct_response; not in the default run.
         Case("no filter, via upstream", [], RequestSpec(), route=UPSTREAM, optional=True),
         Case("no filter, POST 1 KB", [], RequestSpec(method="POST", body=b"x" * 1024,
                                                        headers={"content-type": "text/plain"}),
              optional=True),
         *ratelimit_cases(),
+    ]
+
+
+def tenant_cases() -> list[Case]:
+    kp = keys.cached_keypair("RS256")
+    tok = keys.mint(kp, tenant_token_claims())
+    req = bearer(tok, TENANT_PATH)
+    cross = Probe(bearer(tok, "/v1/tenants/globex/orders"), 403)
+    probes = [no_token_probe(), cross]
+    cached = stat_at_least("wasmcustom.edgeward.jwt.token_cache.hit", 1.0)
+    return [
+        Case("edgeward RS256 cached + tenant", lambda: edgeward_tenant_filters(kp), req,
+             probes=probes, check=cached),
+        Case("native jwt_authn RS256 cached + rbac", lambda: native_jwt_rbac_filters(kp), req,
+             probes=probes),
+        # The tenant filter's own cost: the same chain without it as the baseline.
+        Case("edgeward RS256 cached + tenant, vs edgeward RS256 cached alone",
+             lambda: edgeward_tenant_filters(kp), req, probes=probes, check=cached,
+             baseline_filters=lambda: edgeward_tenant_filters(kp)[:1],
+             baseline_name="edgeward RS256 cached alone"),
+        Case("edgeward RS256 cached + tenant, vs native jwt_authn cached + rbac",
+             lambda: edgeward_tenant_filters(kp), req, probes=probes, check=cached,
+             baseline_filters=lambda: native_jwt_rbac_filters(kp),
+             baseline_name="native jwt_authn cached + rbac"),
     ]
 
 

@@ -1,12 +1,12 @@
-"""edgeward demo: a JWT-protected, rate-limited gateway you can curl.
+"""edgeward demo: a JWT-protected, tenant-authorizing, rate-limited gateway you can curl.
 
     make demo                      # or: .venv/bin/python tests/demo.py
     .venv/bin/python tests/demo.py --check   # run the curls itself, exit 0 if all pass
 
 Starts the echo upstream on 127.0.0.1:10001 and Envoy with envoy/demo.yaml
 (listener 127.0.0.1:10000, admin 127.0.0.1:9901; the edgeward JWT filter from
-dist/edgeward_jwt.wasm, then the rate-limit filter from dist/edgeward_ratelimit.wasm),
-mints demo tokens with the DEMO-ONLY key
+dist/edgeward_jwt.wasm, then the tenant filter from dist/edgeward_tenant.wasm, then the
+rate-limit filter from dist/edgeward_ratelimit.wasm), mints demo tokens with the DEMO-ONLY key
 envoy/demo/demo-es256-private.pem, prints ready-to-paste curl commands, and
 waits. Ctrl-C (SIGINT) or SIGTERM stops both processes.
 """
@@ -33,6 +33,7 @@ GATEWAY_PORT, ADMIN_PORT, ECHO_PORT = 10000, 9901, 10001
 CONFIG = REPO_ROOT / "envoy" / "demo.yaml"
 WASM = REPO_ROOT / "dist" / "edgeward_jwt.wasm"
 WASM_RATELIMIT = REPO_ROOT / "dist" / "edgeward_ratelimit.wasm"
+TENANT_WASM = REPO_ROOT / "dist" / "edgeward_tenant.wasm"
 DEMO_KEY = REPO_ROOT / "envoy" / "demo" / "demo-es256-private.pem"
 ISSUER, AUDIENCE = "https://idp.demo.edgeward.local", "orders-api"
 BASE = f"http://127.0.0.1:{GATEWAY_PORT}"
@@ -40,14 +41,16 @@ BASE = f"http://127.0.0.1:{GATEWAY_PORT}"
 
 def mint_tokens() -> dict[str, str]:
     kp = keys.KeyPair.from_private_pem(DEMO_KEY.read_bytes(), "ES256", "demo-es256")
-    extra = {"tenant_id": "acme", "scope": "orders:read orders:write"}
+    extra = {"tenant_id": "acme", "scope": "orders:read orders:write invoices:read"}
     valid = keys.mint(kp, keys.standard_claims(ISSUER, AUDIENCE, sub="alice", ttl=3600, **extra))
     t = keys.now()
     expired_claims = keys.standard_claims(ISSUER, AUDIENCE, sub="alice", **extra)
     expired_claims.update(iat=t - 7200, exp=t - 3600)  # far beyond the 60 s clock skew
     expired = keys.mint(kp, expired_claims)
     tampered = keys.tamper_payload(valid, tenant_id="evil-corp")  # signature no longer matches
-    return {"VALID": valid, "EXPIRED": expired, "TAMPERED": tampered}
+    noscope = keys.mint(kp, keys.standard_claims(ISSUER, AUDIENCE, sub="bob", ttl=3600,
+                                                 tenant_id="acme", scope="profile"))
+    return {"VALID": valid, "EXPIRED": expired, "TAMPERED": tampered, "NOSCOPE": noscope}
 
 
 def scenarios() -> list[dict]:
@@ -76,6 +79,15 @@ def scenarios() -> list[dict]:
              status=429, limited_by="search-per-tenant"),
         dict(name="orders still allowed: another policy, its RateLimit header on the 200",
              path="/orders", token="VALID", status=200, tenant="acme", ratelimit="per-tenant"),
+        # Tenant authorization (edgeward_tenant): the token is acme's.
+        dict(name="own tenant's invoices", path="/tenants/acme/invoices/1", token="VALID",
+             status=200, tenant="acme"),
+        dict(name="cross-tenant: acme's token on globex's invoices: 403 tenant_mismatch",
+             path="/tenants/globex/invoices/1", token="VALID", status=403, reason="tenant_mismatch"),
+        dict(name="spoofed x-tenant-id: globex is replaced by the token's acme",
+             path="/tenants/acme/invoices/1", token="VALID", spoof="globex", status=200, tenant="acme"),
+        dict(name="missing scope: 403 missing_scope with WWW-Authenticate insufficient_scope",
+             path="/orders", token="NOSCOPE", status=403, reason="missing_scope"),
     ]
 
 
@@ -125,6 +137,8 @@ def run_check(tokens: dict[str, str]) -> bool:
             problems.append(f"no RateLimit header for {s['ratelimit']}")
         if r.status != s["status"]:
             problems.append(f"status {r.status}, expected {s['status']}")
+        elif "reason" in s and r.json().get("reason") != s["reason"]:
+            problems.append(f"reason {r.json().get('reason')!r}, expected {s['reason']!r}")
         elif r.status == 200 and "tenant" in s:
             try:
                 seen = r.json()["headers"].get("x-tenant-id")
@@ -155,7 +169,7 @@ def main(argv=None) -> int:
                     help="run the demo requests, print statuses, exit 0 only if all match")
     args = ap.parse_args(argv)
 
-    for wasm in (WASM, WASM_RATELIMIT):
+    for wasm in (WASM, TENANT_WASM, WASM_RATELIMIT):
         if not wasm.is_file():
             print(f"{wasm.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
             return 1
@@ -196,7 +210,7 @@ def main(argv=None) -> int:
             print(f"{name}={shlex.quote(tok)}")
         print()
         for s in scenarios():
-            expect = f"expect {s['status']}"
+            expect = f"expect {s['status']}" + (f" {s['reason']}" if "reason" in s else "")
             if "tenant" in s:
                 expect += (f", echo shows x-tenant-id: {s['tenant']}" if s["tenant"]
                            else ", echo shows no x-tenant-id")

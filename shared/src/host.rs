@@ -179,6 +179,26 @@ pub trait StreamHost {
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
     fn set_property(&self, path: &[&str], value: &[u8]) -> Result<(), HostError>;
     fn send_local_reply(&self, reply: &LocalReply) -> Result<(), HostError>;
+    /// The first URI SAN of the downstream peer's TLS certificate (a SPIFFE
+    /// ID under mTLS); None on a plain connection or without a client
+    /// certificate. Envoy: property `connection.uri_san_peer_certificate`.
+    fn peer_uri_san(&self) -> Result<Option<String>, HostError> {
+        match self.property(&["connection", "uri_san_peer_certificate"]) {
+            Ok(Some(v)) if !v.is_empty() => String::from_utf8(v)
+                .map(Some)
+                .map_err(|_| HostError::Other("peer URI SAN is not UTF-8".into())),
+            Ok(_) | Err(HostError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    /// The downstream peer's address (`ip:port`). Envoy: `source.address`.
+    fn peer_address(&self) -> Result<Option<String>, HostError> {
+        match self.property(&["source", "address"]) {
+            Ok(Some(v)) if !v.is_empty() => Ok(String::from_utf8(v).ok()),
+            Ok(_) | Err(HostError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
     /// Continues a request that an earlier callback paused.
     fn resume_request(&self) -> Result<(), HostError>;
     /// Continues a response that an earlier callback paused.

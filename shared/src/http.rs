@@ -226,6 +226,22 @@ pub fn is_settable_header_name(name: &str) -> bool {
         && !FORBIDDEN.contains(&name)
 }
 
+/// Header names a CGI/WSGI/Rack-style server reads as the same variable:
+/// ASCII case and `-`/`_` do not matter.
+pub fn same_header_name(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let norm = |c: u8| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            norm(x) == norm(y)
+        })
+}
+
 /// A header value that is safe to emit: visible ASCII, spaces and tabs only
 /// (no CR/LF/NUL that could split headers).
 pub fn is_safe_header_value(value: &str) -> bool {
@@ -258,6 +274,14 @@ mod tests {
 
     fn head(pairs: &[(&str, &str)]) -> RequestHead {
         RequestHead::from_pairs(pairs)
+    }
+
+    #[test]
+    fn header_spellings_are_compared_as_cgi_servers_do() {
+        assert!(same_header_name("x-tenant-id", "X_Tenant-ID"));
+        assert!(same_header_name("x-tenant-id", "x_tenant_id"));
+        assert!(!same_header_name("x-tenant-id", "x-tenant-i"));
+        assert!(!same_header_name("x-tenant-id", "x-tenant.id"));
     }
 
     fn abi(pairs: &[(&str, &str)]) -> Vec<u8> {

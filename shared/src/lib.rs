@@ -17,6 +17,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod authz;
 pub mod body;
 pub mod client_ip;
 pub mod config;

@@ -72,10 +72,30 @@ pub enum Reason {
     /// The Rate Limit Service could not answer and the policy's
     /// `failure_mode` is `deny` (503).
     RateLimitUnavailable,
+
+    // ---- tenant authorization ----
+    /// The request carries no verified identity and the rule needs one.
+    NoIdentity,
+    /// The identity lacks a scope the rule requires.
+    MissingScope,
+    /// The identity holds none of the roles the rule requires.
+    RoleDenied,
+    /// The tenant named by the request is not the identity's tenant.
+    TenantMismatch,
+    /// A claim, client address, header, time or peer condition does not hold.
+    ConditionFailed,
+    /// No authorization rule covers the request and unmatched requests are denied.
+    NoMatchingRule,
+    /// A deny rule matched.
+    DeniedByRule,
+    /// A method-override header (`X-HTTP-Method-Override` and kin) was sent.
+    MethodOverride,
+    /// A header the decision depends on was sent twice or as a comma list.
+    AmbiguousHeader,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 35] = [
         Reason::InternalError,
         Reason::FilterUnconfigured,
         Reason::NonCanonicalPath,
@@ -102,6 +122,15 @@ impl Reason {
         Reason::UnsafeClaimValue,
         Reason::QuotaExceeded,
         Reason::RateLimitUnavailable,
+        Reason::NoIdentity,
+        Reason::MissingScope,
+        Reason::RoleDenied,
+        Reason::TenantMismatch,
+        Reason::ConditionFailed,
+        Reason::NoMatchingRule,
+        Reason::DeniedByRule,
+        Reason::MethodOverride,
+        Reason::AmbiguousHeader,
     ];
 
     pub fn code(self) -> &'static str {
@@ -132,6 +161,15 @@ impl Reason {
             Reason::UnsafeClaimValue => "unsafe_claim_value",
             Reason::QuotaExceeded => "quota_exceeded",
             Reason::RateLimitUnavailable => "rate_limit_unavailable",
+            Reason::NoIdentity => "no_identity",
+            Reason::MissingScope => "missing_scope",
+            Reason::RoleDenied => "role_denied",
+            Reason::TenantMismatch => "tenant_mismatch",
+            Reason::ConditionFailed => "condition_failed",
+            Reason::NoMatchingRule => "no_matching_rule",
+            Reason::DeniedByRule => "denied_by_rule",
+            Reason::MethodOverride => "method_override",
+            Reason::AmbiguousHeader => "ambiguous_header",
         }
     }
 
@@ -139,12 +177,22 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::InternalError | Reason::FilterUnconfigured => 500,
-            Reason::NonCanonicalPath | Reason::MultipleTokens | Reason::InvalidBody => 400,
+            Reason::NonCanonicalPath
+            | Reason::MultipleTokens
+            | Reason::InvalidBody
+            | Reason::MethodOverride
+            | Reason::AmbiguousHeader => 400,
             Reason::UnsupportedMediaType => 415,
             Reason::BodyTooLarge => 413,
-            Reason::NoRuleMatched => 403,
             Reason::QuotaExceeded => 429,
             Reason::RateLimitUnavailable => 503,
+            Reason::NoRuleMatched
+            | Reason::MissingScope
+            | Reason::RoleDenied
+            | Reason::TenantMismatch
+            | Reason::ConditionFailed
+            | Reason::NoMatchingRule
+            | Reason::DeniedByRule => 403,
             Reason::MissingToken
             | Reason::TokenTooLarge
             | Reason::Malformed
@@ -160,7 +208,8 @@ impl Reason {
             | Reason::IssuerMismatch
             | Reason::AudienceMismatch
             | Reason::JwksUnavailable
-            | Reason::UnsafeClaimValue => 401,
+            | Reason::UnsafeClaimValue
+            | Reason::NoIdentity => 401,
         }
     }
 
@@ -206,6 +255,18 @@ impl Reason {
             Reason::QuotaExceeded => "The request exceeds a rate-limit quota.",
             Reason::RateLimitUnavailable => {
                 "The rate-limit service could not be reached and this limit fails closed."
+            }
+            Reason::NoIdentity => "The request carries no verified identity.",
+            Reason::MissingScope => "The token lacks a scope this request requires.",
+            Reason::RoleDenied => "The caller holds no role allowed to make this request.",
+            // The same words whether the named tenant exists or not.
+            Reason::TenantMismatch => "The request is outside the caller's tenant.",
+            Reason::ConditionFailed => "A condition of the access policy does not hold.",
+            Reason::NoMatchingRule => "No authorization rule covers this request.",
+            Reason::DeniedByRule => "The access policy denies this request.",
+            Reason::MethodOverride => "Method-override headers are not accepted.",
+            Reason::AmbiguousHeader => {
+                "A header this request is authorized on is repeated or holds a list."
             }
         }
     }

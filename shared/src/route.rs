@@ -194,6 +194,17 @@ impl RouteMatch {
             if parts.iter().any(|p| matches!(p, Part::Capture(n) if n == name)))
     }
 
+    /// The segment index a template capture reads (every part before it
+    /// is exactly one segment: `**` may only be last).
+    pub fn capture_index(&self, name: &str) -> Option<usize> {
+        match &self.path {
+            PathMatch::Template(parts) => parts
+                .iter()
+                .position(|p| matches!(p, Part::Capture(n) if n == name)),
+            _ => None,
+        }
+    }
+
     /// The captures when the request matches.
     pub fn matches(&self, t: &RequestTarget) -> Option<Captures> {
         if !self.methods.is_empty() && !self.methods.iter().any(|m| m == t.method) {

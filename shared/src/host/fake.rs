@@ -81,6 +81,24 @@ impl FakeHost {
             s.response_body = body.to_vec();
         });
     }
+    /// Sets the current stream's mTLS peer certificate URI SAN (a SPIFFE ID).
+    pub fn set_peer_uri_san(&self, uri: &str) {
+        self.with_stream(|s| {
+            s.properties.insert(
+                vec!["connection".into(), "uri_san_peer_certificate".into()],
+                uri.as_bytes().to_vec(),
+            )
+        });
+    }
+    /// Sets the current stream's downstream peer address (`ip:port`).
+    pub fn set_peer_address(&self, addr: &str) {
+        self.with_stream(|s| {
+            s.properties.insert(
+                vec!["source".into(), "address".into()],
+                addr.as_bytes().to_vec(),
+            )
+        });
+    }
     pub fn set_current(&self, id: u32) {
         self.current.set(id);
     }

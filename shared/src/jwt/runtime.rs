@@ -5,7 +5,7 @@
 
 use super::cache::TokenCache;
 use super::claims::claim_at;
-use super::config::{same_header_name, JwtConfig, KeySource, OnInvalidClaim};
+use super::config::{JwtConfig, KeySource, OnInvalidClaim};
 use super::engine::{prepare, Evaluation, KeyNeed, Outcome, Prepared, ProviderKeys, Verified};
 use super::jwks::{FetchReason, RemoteKeys};
 use super::metrics as m;
@@ -14,7 +14,7 @@ use super::response::{decision_json, denial_reply};
 use crate::config::ConfigError;
 use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
 use crate::host::{log_lazy, CalloutResponse, Host, HostError, LocalReply, LogLevel};
-use crate::http::{is_safe_header_value, RequestHead};
+use crate::http::{is_safe_header_value, same_header_name, RequestHead};
 use crate::identity::IDENTITY_PROPERTY;
 use crate::metrics::labeled;
 use crate::route::RequestTarget;
