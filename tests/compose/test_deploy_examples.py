@@ -140,7 +140,8 @@ def test_another_wasm_filter_is_one_more_entry(tmp_path):
     out = render.outputs(filters)
     assert render.K8S / "istio" / "wasmplugin-second.yaml" in out
     eg = yaml.safe_load(out[render.K8S / "envoy-gateway" / "envoyextensionpolicy.yaml"])
-    assert [e["name"] for e in eg["spec"]["wasm"]] == ["jwt", "second"]
+    assert [e["name"] for e in eg["spec"]["wasm"]] == \
+        ["jwt", "second"] + [f["name"] for f in WASM_FILTERS[1:]]
     hcm = render.gateway_listener(filters)["filter_chains"][0]["filters"][0]["typed_config"]
     assert [h["name"] for h in hcm["http_filters"]][:2] == ["edgeward.jwt", "edgeward.second"]
     boot = copy.deepcopy(render.gateway_bootstrap())
