@@ -423,6 +423,17 @@ mod tests {
         let t = format!("Authorization: Bearer {jwt}");
         assert_eq!(m.mask_text(&t), "Authorization: Bearer [REDACTED:jwt]");
         assert_eq!(m.mask_text("ssn 078-05-1123"), "ssn [REDACTED:ssn]");
+        // Invalid SSNs stay: the SSN layout is not taken for a phone number.
+        for invalid in [
+            "ssn 078-05-1120",
+            "666-12-3456",
+            "123-00-4567",
+            "900-12-3456",
+        ] {
+            assert_eq!(m.mask_text(invalid), invalid);
+        }
+        // A US number written 3-3-4 still is one.
+        assert_eq!(m.mask_text("415-555-0132"), "[REDACTED:phone]");
         assert_eq!(
             m.mask_text("DE89 3704 0044 0532 0130 00"),
             "[REDACTED:iban]"
