@@ -514,6 +514,7 @@ impl PiiConfig {
             max_value_bytes: self.max_value_bytes,
             oversize: self.oversize,
             non_utf8: self.non_utf8,
+            tally: Default::default(),
         })
     }
 }
