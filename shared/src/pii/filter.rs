@@ -131,10 +131,9 @@ impl PiiFilter {
             }
         }
         let method = head.method();
-        rec.insert(
-            "method".into(),
-            Value::String(record::method_token(method).map_or_else(|| short(method), String::from)),
-        );
+        let method = record::method_token(method).map_or_else(|| short(method), |t| m.mask_text(t));
+        fields.push(("method", method.clone()));
+        rec.insert("method".into(), Value::String(method));
         if let Some(authority) = head.first(":authority") {
             let masked = short(authority);
             fields.push(("authority", masked.clone()));
@@ -172,7 +171,9 @@ impl PiiFilter {
                     fields.push(("denied", format!("{filter}.{reason}")));
                     rec.insert("denied".into(), Value::Object(d));
                 }
-                rec.insert("details".into(), Value::String(short(&details)));
+                let details = short(&details);
+                fields.push(("details", details.clone()));
+                rec.insert("details".into(), Value::String(details));
             }
         }
 
