@@ -7,7 +7,8 @@
 //! 2. else a member whose name is in the sensitive field list (by words, see
 //!    [`super::fields`]) gets `json.field_action`, subtree included;
 //! 3. else objects and arrays are walked; a string holding a JSON object or
-//!    array (an echoed body) is masked as JSON, so its field rules apply;
+//!    array (an echoed body) is masked as JSON, so its field rules apply; a
+//!    path or URL with a query gets the query rules;
 //!    other strings (and numbers, as their
 //!    text) are scanned by the detectors, with the member name as context.
 //!
@@ -85,6 +86,19 @@ impl Pointer {
     }
 }
 
+/// `/path?a=b` or `scheme://host/...?a=b` (within the size cap).
+fn looks_like_url(s: &str) -> bool {
+    s.contains('?')
+        && s.contains('=')
+        && (s.starts_with('/')
+            || s.split_once("://").is_some_and(|(scheme, _)| {
+                !scheme.is_empty()
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            }))
+}
+
 /// A string holding a JSON object or array, parsed (within the size cap).
 fn embedded_json(s: &str, cap: usize) -> Option<Value> {
     let t = s.trim_start();
@@ -156,7 +170,15 @@ impl Masker {
                     return;
                 }
                 if self.json.scan_values {
-                    if let Cow::Owned(masked) = self.mask_cow(s, name) {
+                    // A URL or path with a query (an echoed request line, a
+                    // redirect): its parameters get the query rules
+                    // (`?password=...` is masked by name).
+                    if looks_like_url(s) {
+                        let masked = self.mask_url(s);
+                        if masked != *s {
+                            *s = masked;
+                        }
+                    } else if let Cow::Owned(masked) = self.mask_cow(s, name) {
                         *s = masked;
                     }
                 }
@@ -252,6 +274,15 @@ mod embedded_tests {
             json!({"password": "[REDACTED:field]", "a": ["[REDACTED:email]"]})
         );
         assert_eq!(v["text"], "{not json [REDACTED:email]");
+        let mut v = json!({"path": "/a/bob@example.com?password=hunter2&q=1",
+                           "next": "https://x.example/cb?token=abc", "plain": "a?b=c"});
+        m.mask_json(&mut v);
+        assert_eq!(
+            v["path"],
+            "/a/[REDACTED:email]?password=[REDACTED:param]&q=1"
+        );
+        assert_eq!(v["next"], "https://x.example/cb?token=[REDACTED:param]");
+        assert_eq!(v["plain"], "a?b=c");
     }
 }
 
