@@ -196,9 +196,9 @@ impl Default for AuditConfig {
             request_headers: ["user-agent", "referer", "content-type", "content-length"]
                 .map(String::from)
                 .to_vec(),
-            response_headers: ["content-type", "content-length"]
-                .map(String::from)
-                .to_vec(),
+            // None by default: reading the response headers is one more
+            // host call per request.
+            response_headers: Vec::new(),
             body: BodyConfig::default(),
             decisions: ["authz", "schema", "ratelimit"].map(String::from).to_vec(),
             log: LogConfig::default(),

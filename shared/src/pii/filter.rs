@@ -55,6 +55,8 @@ struct Queue {
 
 pub struct PiiFilter {
     audit: Audit,
+    /// Redaction metric names by label, built once per label.
+    redaction_metrics: Vec<(String, String)>,
     captures: HashMap<StreamId, Capture>,
     queue: Queue,
 }
@@ -80,6 +82,7 @@ impl PiiFilter {
 
     /// The whole record of the current stream (the log phase).
     fn build<H: Host>(&mut self, host: &H, id: StreamId) -> (Value, Vec<(&'static str, String)>) {
+        // (filter-state key, value): keys are `edgeward.log.<field>`.
         let a = &self.audit;
         let m = &a.masker;
         let mut rec = Map::new();
@@ -95,10 +98,9 @@ impl PiiFilter {
         };
         rec.insert("time".into(), Value::String(record::rfc3339_ms(start_ms)));
 
-        let head = match host.request_headers() {
-            Ok(h) => RequestHead::new(h),
-            Err(_) => RequestHead::new(Vec::new()),
-        };
+        let head = host
+            .request_head()
+            .unwrap_or_else(|_| RequestHead::new(Vec::new()));
         let short = |v: &str| {
             let cut = if v.len() > SHORT_FIELD_BYTES {
                 // A char boundary at or before the cap.
@@ -132,17 +134,17 @@ impl PiiFilter {
         }
         let method = head.method();
         let method = record::method_token(method).map_or_else(|| short(method), |t| m.mask_text(t));
-        fields.push(("method", method.clone()));
+        fields.push(("edgeward.log.method", method.clone()));
         rec.insert("method".into(), Value::String(method));
         if let Some(authority) = head.first(":authority") {
             let masked = short(authority);
-            fields.push(("authority", masked.clone()));
+            fields.push(("edgeward.log.authority", masked.clone()));
             rec.insert("authority".into(), Value::String(masked));
         }
         let raw_path = head.raw_path();
         if !raw_path.is_empty() {
             let masked = m.mask_url(raw_path);
-            fields.push(("path", masked.clone()));
+            fields.push(("edgeward.log.path", masked.clone()));
             rec.insert("path".into(), Value::String(masked));
         }
 
@@ -168,11 +170,11 @@ impl PiiFilter {
                     let mut d = Map::new();
                     d.insert("filter".into(), Value::String(filter.to_string()));
                     d.insert("reason".into(), Value::String(reason.to_string()));
-                    fields.push(("denied", format!("{filter}.{reason}")));
+                    fields.push(("edgeward.log.denied", format!("{filter}.{reason}")));
                     rec.insert("denied".into(), Value::Object(d));
                 }
                 let details = short(&details);
-                fields.push(("details", details.clone()));
+                fields.push(("edgeward.log.details", details.clone()));
                 rec.insert("details".into(), Value::String(details));
             }
         }
@@ -185,7 +187,7 @@ impl PiiFilter {
         };
         if let Some(ip) = ip {
             let s = record::client_ip(m, ip, a.ip);
-            fields.push(("client_ip", s.clone()));
+            fields.push(("edgeward.log.client_ip", s.clone()));
             rec.insert("client_ip".into(), Value::String(s));
         }
 
@@ -200,12 +202,12 @@ impl PiiFilter {
                         SubjectAction::Hash => m.pseudonym("subject", sub),
                         SubjectAction::Redact => "[REDACTED:subject]".to_string(),
                     };
-                    fields.push(("subject", s.clone()));
+                    fields.push(("edgeward.log.subject", s.clone()));
                     o.insert("subject".into(), Value::String(s));
                 }
                 if let Some(t) = identity.tenant.as_deref() {
                     let t = short(t);
-                    fields.push(("tenant", t.clone()));
+                    fields.push(("edgeward.log.tenant", t.clone()));
                     o.insert("tenant".into(), Value::String(t));
                 }
                 if let Some(c) = identity.client_id.as_deref() {
@@ -247,9 +249,9 @@ impl PiiFilter {
                 if let Some(v) = joined(head.all(name), name) {
                     if let Some(masked) = m.mask_header(name, v.as_bytes()) {
                         if name == "user-agent" {
-                            fields.push(("user_agent", masked.clone()));
+                            fields.push(("edgeward.log.user_agent", masked.clone()));
                         } else if name == "referer" {
-                            fields.push(("referer", masked.clone()));
+                            fields.push(("edgeward.log.referer", masked.clone()));
                         }
                         o.insert(name.clone(), Value::String(masked));
                     }
@@ -371,6 +373,7 @@ impl Filter for PiiFilter {
             audit: AuditConfig::from_json(config)?,
             captures: HashMap::new(),
             queue: Queue::default(),
+            redaction_metrics: Vec::new(),
         })
     }
 
@@ -443,13 +446,23 @@ impl Filter for PiiFilter {
         let line = serde_json::to_string(&record).unwrap_or_default();
         host.increment(RECORDS, 1);
         for (label, n) in self.audit.masker.take_tally() {
-            host.increment(&labeled(REDACTIONS, &[("detector", &label)]), n);
+            let metrics = &mut self.redaction_metrics;
+            let name = match metrics.iter().position(|(l, _)| *l == label) {
+                Some(i) => i,
+                None => {
+                    let name = labeled(REDACTIONS, &[("detector", &label)]);
+                    metrics.push((label, name));
+                    metrics.len() - 1
+                }
+            };
+            if let Some((_, name)) = metrics.get(name) {
+                host.increment(name, n);
+            }
         }
         if self.audit.filter_state {
             let _ = host.set_property(&[RECORD_PROPERTY], line.as_bytes());
-            for (name, value) in &fields {
-                let key = format!("{RECORD_PROPERTY}.{name}");
-                let _ = host.set_property(&[key.as_str()], value.as_bytes());
+            for (key, value) in &fields {
+                let _ = host.set_property(&[key], value.as_bytes());
             }
         }
         if let Some(level) = self.audit.log {
