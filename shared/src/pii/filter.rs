@@ -77,7 +77,7 @@ impl PiiFilter {
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
-        self.audit.content_types.iter().any(|c| *c == media)
+        self.audit.content_types.contains(&media)
     }
 
     /// The whole record of the current stream (the log phase).
@@ -149,10 +149,7 @@ impl PiiFilter {
         }
 
         let status = int(&["response", "code"]).filter(|c| *c > 0);
-        rec.insert(
-            "status".into(),
-            status.map_or(Value::Null, |s| Value::from(s)),
-        );
+        rec.insert("status".into(), status.map_or(Value::Null, Value::from));
         if let Some(d) = duration_ns {
             rec.insert("duration_us".into(), Value::from(d / 1000));
         }
@@ -246,8 +243,8 @@ impl PiiFilter {
         if !a.request_headers.is_empty() {
             let mut o = Map::new();
             for name in &a.request_headers {
-                if let Some(v) = joined(head.all(name), name) {
-                    if let Some(masked) = m.mask_header(name, v.as_bytes()) {
+                {
+                    if let Some(masked) = masked_header(m, name, head.all(name)) {
                         if name == "user-agent" {
                             fields.push(("edgeward.log.user_agent", masked.clone()));
                         } else if name == "referer" {
@@ -269,10 +266,8 @@ impl PiiFilter {
                         .iter()
                         .filter(|(k, _)| k == name)
                         .map(|(_, v)| v.as_str());
-                    if let Some(v) = joined(values, name) {
-                        if let Some(masked) = m.mask_header(name, v.as_bytes()) {
-                            o.insert(name.clone(), Value::String(masked));
-                        }
+                    if let Some(masked) = masked_header(m, name, values) {
+                        o.insert(name.clone(), Value::String(masked));
                     }
                 }
                 if !o.is_empty() {
@@ -345,24 +340,28 @@ fn log_sink_failure<H: Host>(host: &H, why: &str) {
     });
 }
 
-/// Every value of a header as one string (`; ` for cookies, `, ` else).
-fn joined<'a>(mut values: impl Iterator<Item = &'a str>, name: &str) -> Option<String> {
-    let first = values.next()?;
-    let sep = if name == "cookie" { "; " } else { ", " };
-    let mut s = first.to_string();
+/// Every value of a header, masked, as one string (`; ` between cookies,
+/// a newline between `Set-Cookie`s, masked one by one so that one cookie's
+/// value can never pass for another's attribute, `, ` else); `None` when
+/// absent or dropped.
+fn masked_header<'a>(
+    masker: &super::Masker,
+    name: &str,
+    mut values: impl Iterator<Item = &'a str>,
+) -> Option<String> {
     if name == "set-cookie" {
-        // Each Set-Cookie is its own header; keep them apart.
-        for v in values {
-            s.push_str("\n");
-            s.push_str(v);
-        }
-        return Some(s);
+        let masked: Vec<String> = values
+            .filter_map(|v| masker.mask_header(name, v.as_bytes()))
+            .collect();
+        return (!masked.is_empty()).then(|| masked.join("\n"));
     }
+    let sep = if name == "cookie" { "; " } else { ", " };
+    let mut joined = values.next()?.to_string();
     for v in values {
-        s.push_str(sep);
-        s.push_str(v);
+        joined.push_str(sep);
+        joined.push_str(v);
     }
-    Some(s)
+    masker.mask_header(name, joined.as_bytes())
 }
 
 impl Filter for PiiFilter {
