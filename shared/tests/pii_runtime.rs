@@ -244,11 +244,25 @@ fn requests_answered_before_the_filter_leave_a_record_with_the_reason() {
         "jwt.bad_signature"
     );
 
+    // A long request id holding a token: masked whole, then cut.
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.{}", "c2ln".repeat(80));
+    let rid = format!("{} {jwt}", "x".repeat(250));
+    host.start_stream(
+        9,
+        &[(":method", "GET"), (":path", "/"), ("x-request-id", &rid)],
+    );
+    finish(&host, 200, "via_upstream", "10.0.0.1:1");
+    d.on_log(&host, 9);
+    let r = records(&host).pop().unwrap();
+    let got = r["request_id"].as_str().unwrap();
+    assert!(got.ends_with("[TRUNCATED]"), "{got}");
+    assert!(!got.contains("eyJ"), "{got}");
+
     // Envoy's own replies (413 from a buffer limit) are recorded with their details.
     host.start_stream(4, &[(":method", "POST"), (":path", "/upload")]);
     finish(&host, 413, "request_payload_too_large", "10.0.0.1:1");
     d.on_log(&host, 4);
-    let r = &records(&host)[1];
+    let r = &records(&host)[2];
     assert_eq!(r["status"], 413);
     assert_eq!(r["details"], "request_payload_too_large");
     assert!(r.get("denied").is_none());

@@ -33,8 +33,8 @@ pub const REDACTIONS: &str = "edgeward.pii.redactions";
 pub const DROPPED: &str = "edgeward.pii.dropped";
 pub const BATCHES: &str = "edgeward.pii.collector";
 
-/// Longest request id or other short client-supplied field kept (longer
-/// ones are cut by the masker's marker).
+/// Longest request id or other short client-supplied field kept, after
+/// masking (longer ones are cut and marked `[TRUNCATED]`).
 const SHORT_FIELD_BYTES: usize = 256;
 
 /// Per-stream capture: only when body excerpts are on.
@@ -101,19 +101,17 @@ impl PiiFilter {
         let head = host
             .request_head()
             .unwrap_or_else(|_| RequestHead::new(Vec::new()));
+        // Masked first, then cut: cutting the raw value could leave half a
+        // token the detectors no longer recognise (the masker's own cap,
+        // `max_value_bytes`, cuts at token boundaries for the same reason).
         let short = |v: &str| {
-            let cut = if v.len() > SHORT_FIELD_BYTES {
-                // A char boundary at or before the cap.
+            let mut s = m.mask_text(v);
+            if s.len() > SHORT_FIELD_BYTES {
                 let mut c = SHORT_FIELD_BYTES;
-                while !v.is_char_boundary(c) {
+                while !s.is_char_boundary(c) {
                     c -= 1;
                 }
-                c
-            } else {
-                v.len()
-            };
-            let mut s = m.mask_text(v.get(..cut).unwrap_or(""));
-            if cut < v.len() {
+                s.truncate(c);
                 s.push_str("[TRUNCATED]");
             }
             s
