@@ -290,6 +290,17 @@ impl Masker {
         for (i, (_, p, _)) in self.patterns.iter().enumerate() {
             p.find(text, u16::try_from(i).unwrap_or(u16::MAX), &mut c);
         }
+        // Byte-level detectors can stop inside a multi-byte character next
+        // to ASCII text (found by fuzzing: an email run after U+FFFD): widen
+        // to char boundaries, which only ever masks more.
+        for m in c.iter_mut() {
+            while m.start > 0 && !text.is_char_boundary(m.start) {
+                m.start -= 1;
+            }
+            while m.end < text.len() && !text.is_char_boundary(m.end) {
+                m.end += 1;
+            }
+        }
         resolve::resolve(c)
     }
 
