@@ -524,6 +524,39 @@ def edgeward_filters(kp, cache_size: int, wasm: Path | None = None) -> list:
     return [wasm_filter("edgeward_jwt", wasm or WASM, cfg, failure_policy="FAIL_CLOSED")]
 
 
+PII_WASM = REPO / "dist" / "edgeward_pii.wasm"
+
+
+def pii_filters(**cfg) -> list:
+    """edgeward_pii with the default detectors (plus `cfg`)."""
+    if not PII_WASM.exists():
+        raise SystemExit(f"{PII_WASM} is missing: run `make wasm` first")
+    return [wasm_filter("edgeward_pii", PII_WASM, cfg, allow_on_headers_stop_iteration=False,
+                        failure_policy="FAIL_CLOSED")]
+
+
+def pii_request_4k() -> RequestSpec:
+    """POST of a ~4 KB JSON body full of PII-looking values."""
+    rows: list = []
+    while True:
+        i = len(rows)
+        row = {"id": i, "email": f"user{i}@example.com", "card": "4111 1111 1111 1111",
+               "note": f"call +1 415 555 {1000 + i:04d}", "name": "Zoë Ünïcode"}
+        if len(json.dumps({"rows": rows + [row]}).encode()) > 4096:
+            break
+        rows.append(row)
+    body = json.dumps({"rows": rows}).encode()
+    return RequestSpec(method="POST", path="/orders/bob@example.com?ref=4111111111111111",
+                       headers={"content-type": "application/json",
+                                "user-agent": "bench/1.0"},
+                       body=body)
+
+
+def pii_get() -> RequestSpec:
+    return RequestSpec(path="/orders/bob@example.com?ref=4111111111111111&q=ok",
+                       headers={"user-agent": "bench/1.0", "x-request-id": "bench-1"})
+
+
 def trivial_wasm_filters() -> list:
     """tests/fixtures/trivial-filter (proxy-wasm SDK: reads one header, sets
     one), built here on first use."""
@@ -826,6 +859,20 @@ def default_cases() -> list[Case]:
         # native jwt_authn + rbac with the same policy; the A/B pair gives
         # the ratio between the two directly.
         *tenant_cases(),
+        # The PII audit filter: default detectors, record built in on_log and
+        # published in filter state (the log line is not written: the bench
+        # Envoy runs at warn), against no filter and against the minimal
+        # Wasm filter (target: GET <= 1.5x the minimal filter).
+        Case("edgeward pii GET, default detectors", lambda: pii_filters(), pii_get(),
+             check=stat_at_least("wasmcustom.edgeward.pii.records", 1.0)),
+        Case("edgeward pii GET, vs minimal wasm filter", lambda: pii_filters(), pii_get(),
+             baseline_filters=trivial_wasm_filters, baseline_name="minimal wasm filter",
+             check=stat_at_least("wasmcustom.edgeward.pii.records", 1.0)),
+        Case("edgeward pii GET, record also written to Envoy's log",
+             lambda: pii_filters(log={"level": "warn"}), pii_get(), optional=True),
+        Case("edgeward pii POST 4 KB JSON, excerpts on",
+             lambda: pii_filters(body={"request": True, "max_bytes": 4096}), pii_request_4k(),
+             check=stat_at_least("wasmcustom.edgeward.pii.records", 1.0)),
         # Route kinds other than direct_response; not in the default run.
         Case("no filter, via upstream", [], RequestSpec(), route=UPSTREAM, optional=True),
         Case("no filter, POST 1 KB", [], RequestSpec(method="POST", body=b"x" * 1024,

@@ -1,4 +1,5 @@
-"""edgeward demo: a JWT-protected, tenant-authorizing, rate-limited gateway you can curl.
+"""edgeward demo: a JWT-protected, tenant-authorizing, rate-limited gateway you can curl,
+with masked audit records.
 
     make demo                      # or: .venv/bin/python tests/demo.py
     .venv/bin/python tests/demo.py --check   # run the curls itself, exit 0 if all pass
@@ -6,7 +7,8 @@
 Starts the echo upstream on 127.0.0.1:10001 and Envoy with envoy/demo.yaml
 (listener 127.0.0.1:10000, admin 127.0.0.1:9901; the edgeward JWT filter from
 dist/edgeward_jwt.wasm, then the tenant filter from dist/edgeward_tenant.wasm, then the
-rate-limit filter from dist/edgeward_ratelimit.wasm), mints demo tokens with the DEMO-ONLY key
+rate-limit filter from dist/edgeward_ratelimit.wasm, then the PII audit filter from
+dist/edgeward_pii.wasm), mints demo tokens with the DEMO-ONLY key
 envoy/demo/demo-es256-private.pem, prints ready-to-paste curl commands, and
 waits. Ctrl-C (SIGINT) or SIGTERM stops both processes.
 """
@@ -14,12 +16,14 @@ waits. Ctrl-C (SIGINT) or SIGTERM stops both processes.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +38,12 @@ CONFIG = REPO_ROOT / "envoy" / "demo.yaml"
 WASM = REPO_ROOT / "dist" / "edgeward_jwt.wasm"
 WASM_RATELIMIT = REPO_ROOT / "dist" / "edgeward_ratelimit.wasm"
 TENANT_WASM = REPO_ROOT / "dist" / "edgeward_tenant.wasm"
+PII_WASM = REPO_ROOT / "dist" / "edgeward_pii.wasm"
+AUDIT_PREFIX = "edgeward-audit "
+# What the PII scenarios send; none of it may appear in Envoy's log or the access log.
+PII_EMAIL, PII_CARD, PII_IBAN = "bob@example.com", "4111111111111111", "DE89370400440532013000"
+PII_PHONE, PII_PASSWORD, PII_COOKIE = "+1 415 555 0132", "hunter2-secret", "s3ss10n-v4lue"
+PII_RAW = [PII_EMAIL, PII_CARD, PII_IBAN, PII_PHONE, PII_PASSWORD, PII_COOKIE]
 DEMO_KEY = REPO_ROOT / "envoy" / "demo" / "demo-es256-private.pem"
 ISSUER, AUDIENCE = "https://idp.demo.edgeward.local", "orders-api"
 BASE = f"http://127.0.0.1:{GATEWAY_PORT}"
@@ -88,6 +98,17 @@ def scenarios() -> list[dict]:
              path="/tenants/acme/invoices/1", token="VALID", spoof="globex", status=200, tenant="acme"),
         dict(name="missing scope: 403 missing_scope with WWW-Authenticate insufficient_scope",
              path="/orders", token="NOSCOPE", status=403, reason="missing_scope"),
+        dict(name="a request full of PII: 200, its audit record is masked",
+             path=f"/orders/{PII_EMAIL}?card={PII_CARD}&acct={PII_IBAN}", token="VALID",
+             method="POST", request_id="demo-pii-1",
+             headers={"cookie": f"session={PII_COOKIE}", "x-contact": f"call {PII_PHONE}",
+                      "content-type": "application/json"},
+             body=json.dumps({"customer": {"email": PII_EMAIL, "password": PII_PASSWORD,
+                                           "cards": [PII_CARD]}, "iban": PII_IBAN}),
+             status=200, audit={"status": 200}),
+        dict(name="a denied request with PII: 401, its audit record names the JWT reason",
+             path=f"/orders?email={PII_EMAIL}", token=None, request_id="demo-pii-2",
+             status=401, audit={"status": 401, "denied": {"filter": "jwt", "reason": "missing_token"}}),
     ]
 
 
@@ -96,6 +117,14 @@ def curl_line(s: dict) -> str:
         one = curl_line({k: v for k, v in s.items() if k != "repeat"})
         return f"for i in $(seq {s['repeat']}); do {one}; echo; done"
     parts = ["curl -s -i --path-as-is"]
+    if s.get("method"):
+        parts.append(f"-X {s['method']}")
+    if s.get("request_id"):
+        parts.append(f'-H "x-request-id: {s["request_id"]}"')
+    for k, v in s.get("headers", {}).items():
+        parts.append(f"-H {shlex.quote(f'{k}: {v}')}")
+    if s.get("body"):
+        parts.append(f"--data {shlex.quote(s['body'])}")
     if s.get("token"):
         parts.append(f'-H "Authorization: Bearer ${s["token"]}"')
     if s.get("spoof"):
@@ -104,7 +133,32 @@ def curl_line(s: dict) -> str:
     return " ".join(parts)
 
 
-def run_check(tokens: dict[str, str]) -> bool:
+def audit_record(envoy: EnvoyProcess, request_id: str, timeout: float = 5.0) -> dict | None:
+    """The audit record of the request with this x-request-id, from Envoy's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in envoy.log_text().splitlines():
+            if AUDIT_PREFIX in line:
+                rec = json.loads(line.split(AUDIT_PREFIX, 1)[1])
+                if rec.get("request_id") == request_id:
+                    return rec
+        time.sleep(0.05)
+    return None
+
+
+def check_audit(envoy: EnvoyProcess, s: dict) -> list[str]:
+    rec = audit_record(envoy, s["request_id"])
+    if rec is None:
+        return ["no audit record in Envoy's log"]
+    problems = [f"record {k}={rec.get(k)!r}, expected {v!r}" for k, v in s["audit"].items()
+                if rec.get(k) != v]
+    logs = envoy.log_text() + envoy.stdout_text()
+    problems += [f"raw {raw!r} in the logs" for raw in PII_RAW if raw in logs]
+    print("      audit record: " + json.dumps(rec, ensure_ascii=False))
+    return problems
+
+
+def run_check(tokens: dict[str, str], envoy: EnvoyProcess) -> bool:
     ok_all = True
     for s in scenarios():
         path = s["path"].replace("$VALID", tokens["VALID"])
@@ -113,10 +167,14 @@ def run_check(tokens: dict[str, str]) -> bool:
             headers.append(("authorization", f"Bearer {tokens[s['token']]}"))
         if s.get("spoof"):
             headers.append(("x-tenant-id", s["spoof"]))
+        if s.get("request_id"):
+            headers.append(("x-request-id", s["request_id"]))
+        headers += list(s.get("headers", {}).items())
         try:
             seen_statuses = []
             for _ in range(s.get("repeat", 1)):
-                r = client.get(GATEWAY_PORT, path, headers=headers, timeout=10)
+                r = client.request(GATEWAY_PORT, s.get("method", "GET"), path, headers=headers,
+                                   body=s.get("body"), timeout=10)
                 seen_statuses.append(r.status)
         except OSError as e:
             print(f"FAIL  {s['name']}: {e}")
@@ -146,6 +204,8 @@ def run_check(tokens: dict[str, str]) -> bool:
                 seen = "<not an echo response>"
             if seen != s["tenant"]:
                 problems.append(f"upstream saw x-tenant-id={seen!r}, expected {s['tenant']!r}")
+        if not problems and "audit" in s:
+            problems += check_audit(envoy, s)
         verdict = "ok  " if not problems else "FAIL"
         print(f"{verdict}  {r.status}  {s['name']}" + (f"  ({'; '.join(problems)})" if problems else ""))
         ok_all &= not problems
@@ -169,7 +229,7 @@ def main(argv=None) -> int:
                     help="run the demo requests, print statuses, exit 0 only if all match")
     args = ap.parse_args(argv)
 
-    for wasm in (WASM, TENANT_WASM, WASM_RATELIMIT):
+    for wasm in (WASM, TENANT_WASM, WASM_RATELIMIT, PII_WASM):
         if not wasm.is_file():
             print(f"{wasm.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
             return 1
@@ -200,7 +260,7 @@ def main(argv=None) -> int:
         print(f"Envoy ready in {envoy.startup_seconds:.2f}s; its log: {envoy.log_path}")
         tokens = mint_tokens()
         if args.check:
-            ok = run_check(tokens)
+            ok = run_check(tokens, envoy)
             print("demo check:", "all passed" if ok else "FAILED")
             return 0 if ok else 1
 
@@ -214,6 +274,8 @@ def main(argv=None) -> int:
             if "tenant" in s:
                 expect += (f", echo shows x-tenant-id: {s['tenant']}" if s["tenant"]
                            else ", echo shows no x-tenant-id")
+            if "audit" in s:
+                expect += f", then Envoy's log shows its masked `{AUDIT_PREFIX.strip()}` record"
             print(f"# {s['name']}: {expect}")
             print(curl_line(s))
         print("\nAccess log below. Ctrl-C to stop.\n", flush=True)

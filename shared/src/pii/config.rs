@@ -33,34 +33,9 @@ use super::operator::{Action, Hasher, MAX_KEEP_LAST};
 use super::phone::PhoneOptions;
 use super::ssn::SsnOptions;
 use super::Kind;
+pub use crate::config::ConfigError;
+use crate::config::{err, parse_json};
 use serde::Deserialize;
-use std::fmt;
-
-/// A configuration error: where, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
 
 /// When an ambiguous form (a bare digit run) counts as a match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -310,13 +285,7 @@ impl Default for HeadersConfig {
 impl PiiConfig {
     /// Parses JSON (unknown fields refused) and compiles it.
     pub fn from_json(bytes: &[u8]) -> Result<Masker, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw: PiiConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { String::new() } else { path };
-            err(field, e.into_inner().to_string())
-        })?;
-        raw.compile()
+        parse_json::<PiiConfig>(bytes)?.compile()
     }
 
     /// Validates the configuration and builds the masker.
@@ -545,6 +514,7 @@ impl PiiConfig {
             max_value_bytes: self.max_value_bytes,
             oversize: self.oversize,
             non_utf8: self.non_utf8,
+            tally: Default::default(),
         })
     }
 }

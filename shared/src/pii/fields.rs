@@ -100,6 +100,11 @@ impl NameList {
         if self.single.is_empty() && self.multi.is_empty() {
             return false;
         }
+        // One lower-case word (`email`, `q`): a set lookup, no splitting.
+        // (Multi-word entries cannot match a single word.)
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase()) {
+            return self.single.contains(name);
+        }
         let s = spaced(name);
         let words: Vec<&str> = s.split_whitespace().collect();
         words.iter().any(|w| self.single.contains(*w))

@@ -6,7 +6,10 @@
 //!    included;
 //! 2. else a member whose name is in the sensitive field list (by words, see
 //!    [`super::fields`]) gets `json.field_action`, subtree included;
-//! 3. else objects and arrays are walked, and strings (and numbers, as their
+//! 3. else objects and arrays are walked; a string holding a JSON object or
+//!    array (an echoed body) is masked as JSON, so its field rules apply; a
+//!    path or URL with a query gets the query rules;
+//!    other strings (and numbers, as their
 //!    text) are scanned by the detectors, with the member name as context.
 //!
 //! Whole values masked by 1 and 2: `null` stays `null` (it reveals nothing);
@@ -83,6 +86,32 @@ impl Pointer {
     }
 }
 
+/// `/path?a=b` or `scheme://host/...?a=b` (within the size cap).
+fn looks_like_url(s: &str) -> bool {
+    s.contains('?')
+        && s.contains('=')
+        && (s.starts_with('/')
+            || s.split_once("://").is_some_and(|(scheme, _)| {
+                !scheme.is_empty()
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            }))
+}
+
+/// A string holding a JSON object or array, parsed (within the size cap).
+fn embedded_json(s: &str, cap: usize) -> Option<Value> {
+    let t = s.trim_start();
+    let open = t.as_bytes().first()?;
+    if !matches!(open, b'{' | b'[') || s.len() > cap {
+        return None;
+    }
+    match serde_json::from_str::<Value>(s) {
+        Ok(v @ (Value::Object(_) | Value::Array(_))) => Some(v),
+        _ => None,
+    }
+}
+
 impl Masker {
     /// Masks `value` in place (rules above).
     pub fn mask_json(&self, value: &mut Value) {
@@ -132,8 +161,24 @@ impl Masker {
                 }
             }
             Value::String(s) => {
+                // JSON carried as a string (an echoed body, a payload field):
+                // masked as JSON, so its field rules apply (`"password"`
+                // inside it is no plain text the detectors would miss).
+                if let Some(mut inner) = embedded_json(s, self.max_value_bytes) {
+                    self.walk(&mut inner, depth + 1, &[], name);
+                    *s = inner.to_string();
+                    return;
+                }
                 if self.json.scan_values {
-                    if let Cow::Owned(masked) = self.mask_cow(s, name) {
+                    // A URL or path with a query (an echoed request line, a
+                    // redirect): its parameters get the query rules
+                    // (`?password=...` is masked by name).
+                    if looks_like_url(s) {
+                        let masked = self.mask_url(s);
+                        if masked != *s {
+                            *s = masked;
+                        }
+                    } else if let Cow::Owned(masked) = self.mask_cow(s, name) {
                         *s = masked;
                     }
                 }
@@ -208,6 +253,36 @@ impl Masker {
             .map(|n| format!("{masked}#{n}"))
             .find(|c| !taken.contains_key(c))
             .unwrap_or(masked)
+    }
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    use super::super::PiiConfig;
+    use serde_json::json;
+
+    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn json_inside_strings_gets_the_field_rules() {
+        let m = PiiConfig::from_json(b"{}").unwrap();
+        let mut v = json!({"body": "{\"password\": \"hunter2\", \"a\": [\"bob@example.com\"]}",
+                           "text": "{not json bob@example.com"});
+        m.mask_json(&mut v);
+        let inner: serde_json::Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            inner,
+            json!({"password": "[REDACTED:field]", "a": ["[REDACTED:email]"]})
+        );
+        assert_eq!(v["text"], "{not json [REDACTED:email]");
+        let mut v = json!({"path": "/a/bob@example.com?password=hunter2&q=1",
+                           "next": "https://x.example/cb?token=abc", "plain": "a?b=c"});
+        m.mask_json(&mut v);
+        assert_eq!(
+            v["path"],
+            "/a/[REDACTED:email]?password=[REDACTED:param]&q=1"
+        );
+        assert_eq!(v["next"], "https://x.example/cb?token=[REDACTED:param]");
+        assert_eq!(v["plain"], "a?b=c");
     }
 }
 

@@ -11,6 +11,7 @@ use super::scan::Run;
 use super::ssn::SsnOptions;
 use super::{apikey, card, email, iban, ip, phone, resolve, ssn, token, Kind, Match};
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// Which built-in detectors run, and their operators.
 pub(super) struct Detectors {
@@ -188,9 +189,39 @@ pub struct Masker {
     pub(super) max_value_bytes: usize,
     pub(super) oversize: Oversize,
     pub(super) non_utf8: NonUtf8,
+    /// Replacements made since the last [`Masker::take_tally`], by label
+    /// (detector kind, or `field`/`param`/`header`/`cookie`/...). A `Cell`:
+    /// masking takes `&self`, and a filter VM is single-threaded.
+    pub(super) tally: RefCell<Vec<(String, u64)>>,
 }
 
 impl Masker {
+    /// The replacements counted since the last call, by label, and resets.
+    pub fn take_tally(&self) -> Vec<(String, u64)> {
+        self.tally.take()
+    }
+
+    fn count(&self, label: &str) {
+        if let Ok(mut t) = self.tally.try_borrow_mut() {
+            match t.iter_mut().find(|(l, _)| l == label) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => t.push((label.to_string(), 1)),
+            }
+        }
+    }
+
+    /// Whether a `hash.key` was configured (the keyed-hash operator works).
+    pub fn can_hash(&self) -> bool {
+        self.hasher.has_key()
+    }
+
+    /// `[HASH:<label>:<hex>]` of the value as it is; `[REDACTED:<label>]`
+    /// without a key.
+    pub fn pseudonym(&self, label: &str, value: &str) -> String {
+        self.count(label);
+        operator::apply(Action::Hash, label, None, value, &self.hasher)
+    }
+
     /// The non-overlapping matches of every enabled detector in `text`,
     /// sorted by start ([`resolve`] says which kind wins an overlap).
     /// Scans all of `text`: the size cap applies in the `mask_*` methods.
@@ -259,6 +290,17 @@ impl Masker {
         for (i, (_, p, _)) in self.patterns.iter().enumerate() {
             p.find(text, u16::try_from(i).unwrap_or(u16::MAX), &mut c);
         }
+        // Byte-level detectors can stop inside a multi-byte character next
+        // to ASCII text (found by fuzzing: an email run after U+FFFD): widen
+        // to char boundaries, which only ever masks more.
+        for m in c.iter_mut() {
+            while m.start > 0 && !text.is_char_boundary(m.start) {
+                m.start -= 1;
+            }
+            while m.end < text.len() && !text.is_char_boundary(m.end) {
+                m.end += 1;
+            }
+        }
         resolve::resolve(c)
     }
 
@@ -325,9 +367,13 @@ impl Masker {
                     matches.retain(|m| m.end <= cut);
                     let mut s = self.apply(window.get(..cut).unwrap_or(""), &matches);
                     s.push_str(&limits::truncated_mark(original_len));
+                    self.count("truncated");
                     s
                 }
-                Prepared::Dropped { original_len } => limits::dropped_mark(original_len),
+                Prepared::Dropped { original_len } => {
+                    self.count("oversize");
+                    limits::dropped_mark(original_len)
+                }
             },
         )
     }
@@ -342,7 +388,10 @@ impl Masker {
         match std::str::from_utf8(bytes) {
             Ok(t) => self.mask_text_in(t, name),
             Err(_) => match self.non_utf8 {
-                NonUtf8::Redact => limits::NON_UTF8_MARK.to_string(),
+                NonUtf8::Redact => {
+                    self.count("non_utf8");
+                    limits::NON_UTF8_MARK.to_string()
+                }
                 NonUtf8::Lossy => self.mask_text_in(&String::from_utf8_lossy(bytes), name),
             },
         }
@@ -364,6 +413,7 @@ impl Masker {
             };
             out.push_str(before);
             let kind = m.kind;
+            self.count(self.kind_name(kind));
             out.push_str(&operator::apply(
                 self.action(kind),
                 self.kind_name(kind),
@@ -380,6 +430,7 @@ impl Masker {
     /// The operator applied to a whole value (a sensitive field, parameter or
     /// header); `None` when the action is `drop`.
     pub(super) fn apply_whole(&self, action: Action, label: &str, value: &str) -> Option<String> {
+        self.count(label);
         match action {
             Action::Drop => None,
             a => Some(operator::apply(a, label, None, value, &self.hasher)),
@@ -423,6 +474,17 @@ mod tests {
         let t = format!("Authorization: Bearer {jwt}");
         assert_eq!(m.mask_text(&t), "Authorization: Bearer [REDACTED:jwt]");
         assert_eq!(m.mask_text("ssn 078-05-1123"), "ssn [REDACTED:ssn]");
+        // Invalid SSNs stay: the SSN layout is not taken for a phone number.
+        for invalid in [
+            "ssn 078-05-1120",
+            "666-12-3456",
+            "123-00-4567",
+            "900-12-3456",
+        ] {
+            assert_eq!(m.mask_text(invalid), invalid);
+        }
+        // A US number written 3-3-4 still is one.
+        assert_eq!(m.mask_text("415-555-0132"), "[REDACTED:phone]");
         assert_eq!(
             m.mask_text("DE89 3704 0044 0532 0130 00"),
             "[REDACTED:iban]"

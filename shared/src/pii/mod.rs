@@ -19,11 +19,14 @@
 //! not UTF-8 is never returned raw.
 
 mod apikey;
+pub mod audit_config;
 mod card;
 pub mod config;
 mod custom;
 mod email;
+pub mod excerpt;
 mod fields;
+pub mod filter;
 mod header;
 mod iban;
 mod ip;
@@ -33,12 +36,15 @@ mod masker;
 pub mod operator;
 mod phone;
 mod query;
+pub mod record;
 pub mod resolve;
 mod scan;
 mod ssn;
 mod token;
 
+pub use audit_config::AuditConfig;
 pub use config::{ConfigError, PiiConfig};
+pub use filter::PiiFilter;
 pub use masker::Masker;
 pub use operator::Action;
 

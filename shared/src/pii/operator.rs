@@ -62,6 +62,10 @@ impl Hasher {
         }
     }
 
+    pub(super) fn has_key(&self) -> bool {
+        self.mac.is_some()
+    }
+
     fn hex(&self, input: &[u8]) -> Option<String> {
         let mut mac = self.mac.clone()?;
         mac.update(input);

@@ -14,7 +14,8 @@
 //!   as [`ContextRule`] says, by default with a context word (`phone`, `tel`,
 //!   `mobile`, `call`, ...) within 48 bytes before it or in the field name.
 //!
-//! Never a phone number: dates (`2024-05-01`, `01.05.2024`) and what starts
+//! Never a phone number: the SSN layout `AAA-GG-SSSS` (left to the SSN
+//! detector, so an invalid SSN stays unmasked), dates (`2024-05-01`, `01.05.2024`) and what starts
 //! with one (`2024-05-01 12:00`), times (a number followed by `:digit`),
 //! dotted quads (IPv4), dot-grouped thousands (`1.000.000`), runs glued to
 //! letters, and pieces of a longer digit chain (a candidate may start or end
@@ -288,6 +289,9 @@ fn national_ok(bytes: &[u8], w: &[Group], opts: &PhoneOptions, hint: &[u8]) -> b
     if starts_with_date(bytes, w) {
         return false;
     }
+    if is_ssn_shape(w) {
+        return false;
+    }
     if all(b'.') {
         // A decimal, a dotted quad (IPv4-like) or thousands grouping.
         if w.len() == 2 {
@@ -309,6 +313,24 @@ fn national_ok(bytes: &[u8], w: &[Group], opts: &PhoneOptions, hint: &[u8]) -> b
         return false;
     }
     true
+}
+
+/// `AAA-GG-SSSS` (one separator twice, no parentheses): the US SSN layout.
+/// It is the SSN detector's to judge; no national numbering plan writes a
+/// nine-digit number as 3-2-4, so an SSN that fails the SSN checks
+/// (`078-05-1120`, area 666) stays as it is instead of being masked as a
+/// phone number.
+fn is_ssn_shape(w: &[Group]) -> bool {
+    match w {
+        [a, b, c] => {
+            !a.paren
+                && !b.paren
+                && !c.paren
+                && (a.digits, b.digits, c.digits) == (3, 2, 4)
+                && b.sep == c.sep
+        }
+        _ => false,
+    }
 }
 
 /// The digits of a group (without its parentheses).

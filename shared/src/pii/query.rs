@@ -15,6 +15,7 @@
 
 use super::masker::Masker;
 use super::operator::hex_val;
+use std::borrow::Cow;
 
 impl Masker {
     /// Masks a query string (without the leading `?`).
@@ -57,10 +58,15 @@ impl Masker {
             Some((n, v)) => (n, Some(v)),
             None => (pair, None),
         };
-        let name = decode(raw_name).unwrap_or_default();
-        let out_name = self.mask_text(raw_name);
+        // Most names and values need no decoding: borrow them.
+        let name: Cow<'_, str> = if needs_decoding(raw_name) {
+            Cow::Owned(decode(raw_name).unwrap_or_default())
+        } else {
+            Cow::Borrowed(raw_name)
+        };
+        let out_name = self.mask_cow(raw_name, "");
         let Some(raw_value) = raw_value else {
-            return Some(out_name);
+            return Some(out_name.into_owned());
         };
         if self.query.params.matches(&name) {
             let value = decode(raw_value).unwrap_or_else(|| raw_value.to_string());
@@ -70,6 +76,13 @@ impl Masker {
         if !self.query.scan_values {
             return Some(format!("{out_name}={raw_value}"));
         }
+        if !needs_decoding(raw_value) {
+            // Plain ASCII-safe value: scan it in place.
+            return Some(match self.mask_cow(raw_value, &name) {
+                Cow::Borrowed(_) => format!("{out_name}={raw_value}"),
+                Cow::Owned(masked) => format!("{out_name}={}", encode(&masked)),
+            });
+        }
         let bytes = decode_bytes(raw_value);
         let masked = self.mask_bytes_in(&bytes, &name);
         if std::str::from_utf8(&bytes).is_ok_and(|v| v == masked) {
@@ -78,6 +91,11 @@ impl Masker {
             Some(format!("{out_name}={}", encode(&masked)))
         }
     }
+}
+
+/// Whether percent-decoding (`%XX`, `+`) would change `s`.
+fn needs_decoding(s: &str) -> bool {
+    s.bytes().any(|b| b == b'%' || b == b'+')
 }
 
 /// Percent-decoding with `+` as space; `None` when the bytes are not UTF-8.
