@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS     := edgeward-jwt
+FILTERS     := edgeward-jwt edgeward-schema
 WASM_TARGET := wasm32-wasip1
 VENV        := .venv
 PY          := $(VENV)/bin/python

@@ -34,4 +34,6 @@ pub mod pii;
 pub mod problem;
 pub mod reason;
 pub mod route;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod shared_record;

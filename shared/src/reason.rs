@@ -65,10 +65,29 @@ pub enum Reason {
     /// A claim mapped to a header holds characters a header cannot carry
     /// (CR, LF, NUL, non-ASCII) and the mapping says deny.
     UnsafeClaimValue,
+
+    // ---- schema enforcement ----
+    /// The request body violates the operation's schema (or strict mode).
+    SchemaViolation,
+    /// A path, query or header parameter violates its schema, is missing
+    /// while required, or is repeated.
+    ParameterViolation,
+    /// The operation requires a body and the request has none.
+    MissingBody,
+    /// The path is not an operation of the route's OpenAPI document.
+    UnknownOperation,
+    /// The path is in the document, the method is not.
+    MethodNotAllowed,
+    /// The request selects no contract of the route (an unknown API
+    /// version, a tenant plan without one).
+    NoContract,
+    /// The upstream's response violates its schema (or cannot be read as
+    /// the contract's JSON): replaced.
+    ResponseViolation,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 31] = [
         Reason::InternalError,
         Reason::FilterUnconfigured,
         Reason::NonCanonicalPath,
@@ -93,6 +112,13 @@ impl Reason {
         Reason::JwksUnavailable,
         Reason::NoRuleMatched,
         Reason::UnsafeClaimValue,
+        Reason::SchemaViolation,
+        Reason::ParameterViolation,
+        Reason::MissingBody,
+        Reason::UnknownOperation,
+        Reason::MethodNotAllowed,
+        Reason::NoContract,
+        Reason::ResponseViolation,
     ];
 
     pub fn code(self) -> &'static str {
@@ -121,6 +147,13 @@ impl Reason {
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::NoRuleMatched => "no_rule_matched",
             Reason::UnsafeClaimValue => "unsafe_claim_value",
+            Reason::SchemaViolation => "schema_violation",
+            Reason::ParameterViolation => "parameter_violation",
+            Reason::MissingBody => "missing_body",
+            Reason::UnknownOperation => "unknown_operation",
+            Reason::MethodNotAllowed => "method_not_allowed",
+            Reason::NoContract => "no_contract",
+            Reason::ResponseViolation => "response_violation",
         }
     }
 
@@ -128,7 +161,16 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::InternalError | Reason::FilterUnconfigured => 500,
-            Reason::NonCanonicalPath | Reason::MultipleTokens | Reason::InvalidBody => 400,
+            Reason::NonCanonicalPath
+            | Reason::MultipleTokens
+            | Reason::InvalidBody
+            | Reason::SchemaViolation
+            | Reason::ParameterViolation
+            | Reason::MissingBody
+            | Reason::NoContract => 400,
+            Reason::UnknownOperation => 404,
+            Reason::MethodNotAllowed => 405,
+            Reason::ResponseViolation => 502,
             Reason::UnsupportedMediaType => 415,
             Reason::BodyTooLarge => 413,
             Reason::NoRuleMatched => 403,
@@ -189,6 +231,19 @@ impl Reason {
             Reason::NoRuleMatched => "No access rule covers this request.",
             Reason::UnsafeClaimValue => {
                 "A claim of the token cannot be forwarded safely in a header."
+            }
+            Reason::SchemaViolation => "The request body does not match the API contract.",
+            Reason::ParameterViolation => {
+                "A path, query or header parameter does not match the API contract."
+            }
+            Reason::MissingBody => "The operation requires a request body.",
+            Reason::UnknownOperation => "The API contract has no such operation.",
+            Reason::MethodNotAllowed => "The API contract does not allow this method here.",
+            Reason::NoContract => {
+                "The request selects no API contract (unknown version or plan)."
+            }
+            Reason::ResponseViolation => {
+                "The upstream's response does not match the API contract."
             }
         }
     }
