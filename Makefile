@@ -8,7 +8,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 ENVOY_VERSION := 1.40.0
 
-FUZZ_TARGETS := jwt_config jose_parse jwt_request path_route
+FUZZ_TARGETS := jwt_config jose_parse jwt_request path_route schema_body
 # Smoke run per target in `make test`: a fixed seed and run count, so it is
 # deterministic; `make fuzz` runs each target FUZZ_SECONDS.
 FUZZ_SMOKE_RUNS := 20000

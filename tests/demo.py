@@ -31,6 +31,7 @@ from harness.ports import wait_for_port  # noqa: E402
 GATEWAY_PORT, ADMIN_PORT, ECHO_PORT = 10000, 9901, 10001
 CONFIG = REPO_ROOT / "envoy" / "demo.yaml"
 WASM = REPO_ROOT / "dist" / "edgeward_jwt.wasm"
+SCHEMA_WASM = REPO_ROOT / "dist" / "edgeward_schema.wasm"
 DEMO_KEY = REPO_ROOT / "envoy" / "demo" / "demo-es256-private.pem"
 ISSUER, AUDIENCE = "https://idp.demo.edgeward.local", "orders-api"
 BASE = f"http://127.0.0.1:{GATEWAY_PORT}"
@@ -67,11 +68,25 @@ def scenarios() -> list[dict]:
              token=None, spoof="evil-corp", status=200, tenant=None),
         dict(name="path parameter trick (a servlet container reads /health): 400 non_canonical_path",
              path="/health;x=1", token=None, status=400),
+        dict(name="create order, valid body (reaches the upstream byte for byte)", path="/orders",
+             token="VALID", method="POST", body='{"sku": "ABC-123", "qty": 2}', status=200, echo_body=True),
+        dict(name="create order, schema violation: 400 problem+json listing each violation", path="/orders",
+             token="VALID", method="POST", body='{"sku": "abc", "qty": 0, "isAdmin": true}', status=400,
+             reason="schema_violation"),
+        dict(name="create order, oversized body (70 KB > 64 KB): 413", path="/orders", token="VALID",
+             method="POST", big=70_000, status=413, reason="body_too_large"),
     ]
 
 
 def curl_line(s: dict) -> str:
     parts = ["curl -s -i --path-as-is"]
+    if s.get("method"):
+        parts = [f"head -c {s['big']} /dev/zero | tr '\\0' ' ' |"] if s.get("big") else []
+        parts.append(f"curl -s -i --path-as-is -X {s['method']} -H 'content-type: application/json'")
+        if s.get("big"):
+            parts.append("--data-binary @-")
+        elif s.get("body"):
+            parts.append(f"-d {shlex.quote(s['body'])}")
     if s.get("token"):
         parts.append(f'-H "Authorization: Bearer ${s["token"]}"')
     if s.get("spoof"):
@@ -89,8 +104,12 @@ def run_check(tokens: dict[str, str]) -> bool:
             headers.append(("authorization", f"Bearer {tokens[s['token']]}"))
         if s.get("spoof"):
             headers.append(("x-tenant-id", s["spoof"]))
+        body = None
+        if s.get("method"):
+            headers.append(("content-type", "application/json"))
+            body = b" " * s["big"] if s.get("big") else s["body"].encode()
         try:
-            r = client.get(GATEWAY_PORT, path, headers=headers, timeout=10)
+            r = client.request(GATEWAY_PORT, s.get("method", "GET"), path, headers, body, timeout=10)
         except OSError as e:
             print(f"FAIL  {s['name']}: {e}")
             ok_all = False
@@ -105,6 +124,16 @@ def run_check(tokens: dict[str, str]) -> bool:
                 seen = "<not an echo response>"
             if seen != s["tenant"]:
                 problems.append(f"upstream saw x-tenant-id={seen!r}, expected {s['tenant']!r}")
+        elif r.status == 200 and s.get("echo_body"):
+            if r.json().get("body") != s["body"]:
+                problems.append("the upstream did not receive the body byte for byte")
+        if s.get("reason") and r.status == s["status"]:
+            try:
+                got = r.json().get("reason")
+            except ValueError:
+                got = None
+            if got != s["reason"]:
+                problems.append(f"reason {got!r}, expected {s['reason']!r}")
         verdict = "ok  " if not problems else "FAIL"
         print(f"{verdict}  {r.status}  {s['name']}" + (f"  ({'; '.join(problems)})" if problems else ""))
         ok_all &= not problems
@@ -128,9 +157,10 @@ def main(argv=None) -> int:
                     help="run the demo requests, print statuses, exit 0 only if all match")
     args = ap.parse_args(argv)
 
-    if not WASM.is_file():
-        print(f"{WASM.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
-        return 1
+    for module in (WASM, SCHEMA_WASM):
+        if not module.is_file():
+            print(f"{module.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
+            return 1
     busy = [p for p in (GATEWAY_PORT, ADMIN_PORT, ECHO_PORT) if not port_free(p)]
     if busy:
         print(f"port(s) {busy} on 127.0.0.1 are in use (another demo running?): stop it first")
@@ -169,6 +199,8 @@ def main(argv=None) -> int:
         print()
         for s in scenarios():
             expect = f"expect {s['status']}"
+            if s.get("reason"):
+                expect += f", reason {s['reason']}"
             if "tenant" in s:
                 expect += (f", echo shows x-tenant-id: {s['tenant']}" if s["tenant"]
                            else ", echo shows no x-tenant-id")

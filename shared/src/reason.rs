@@ -239,12 +239,8 @@ impl Reason {
             Reason::MissingBody => "The operation requires a request body.",
             Reason::UnknownOperation => "The API contract has no such operation.",
             Reason::MethodNotAllowed => "The API contract does not allow this method here.",
-            Reason::NoContract => {
-                "The request selects no API contract (unknown version or plan)."
-            }
-            Reason::ResponseViolation => {
-                "The upstream's response does not match the API contract."
-            }
+            Reason::NoContract => "The request selects no API contract (unknown version or plan).",
+            Reason::ResponseViolation => "The upstream's response does not match the API contract.",
         }
     }
 

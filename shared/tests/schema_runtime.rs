@@ -19,7 +19,11 @@ const ROOT: u32 = 1;
 fn vm(host: &FakeHost, cfg: &Value) -> Driver<SchemaFilter> {
     *host.plugin_config.borrow_mut() = cfg.to_string().into_bytes();
     let mut d = Driver::<SchemaFilter>::new(ROOT);
-    assert!(d.configure(host), "config refused: {:?}", host.logs.borrow());
+    assert!(
+        d.configure(host),
+        "config refused: {:?}",
+        host.logs.borrow()
+    );
     d
 }
 
@@ -100,7 +104,13 @@ fn start(host: &FakeHost, id: u32, headers: &[(&str, &str)], body: Option<&[u8]>
 }
 
 /// Sends the headers then the whole body in one chunk; the last action.
-fn send(d: &mut Driver<SchemaFilter>, host: &FakeHost, id: u32, headers: &[(&str, &str)], body: &[u8]) -> Action {
+fn send(
+    d: &mut Driver<SchemaFilter>,
+    host: &FakeHost,
+    id: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Action {
     start(host, id, headers, Some(body));
     let a = d.on_request_headers(host, id, body.is_empty());
     if body.is_empty() || a == Action::Pause && host.stream(id).reply.is_some() {
@@ -130,13 +140,23 @@ fn a_valid_body_passes_untouched() {
     let host = FakeHost::new(0);
     let mut d = vm(&host, &config());
     let body = br#"{"sku":"ABC-123","qty":2,  "customer":{"id":"c1"}}"#;
-    assert_eq!(send(&mut d, &host, 2, &ORDER_HEADERS, body), Action::Continue);
+    assert_eq!(
+        send(&mut d, &host, 2, &ORDER_HEADERS, body),
+        Action::Continue
+    );
     assert!(host.stream(2).reply.is_none());
-    assert_eq!(host.stream(2).request_body, body.to_vec(), "never re-serialised");
+    assert_eq!(
+        host.stream(2).request_body,
+        body.to_vec(),
+        "never re-serialised"
+    );
     let s = state(&host, 2);
     assert_eq!(s["decision"], "allow");
     assert_eq!(s["route"], "orders");
-    assert_eq!(host.metric("edgeward.schema.requests.route.orders.outcome.allowed"), 1);
+    assert_eq!(
+        host.metric("edgeward.schema.requests.route.orders.outcome.allowed"),
+        1
+    );
 }
 
 #[test]
@@ -195,7 +215,11 @@ fn body_failure_classes() {
         let id = 10 + i as u32;
         send(&mut d, &host, id, &ORDER_HEADERS, body);
         let (s, p) = reply(&host, id).unwrap_or_else(|| panic!("case {i} passed"));
-        assert_eq!((s, p["reason"].as_str().unwrap()), (*status, *reason), "case {i}");
+        assert_eq!(
+            (s, p["reason"].as_str().unwrap()),
+            (*status, *reason),
+            "case {i}"
+        );
     }
     // Content type not allowed: 415 before any body is read.
     let mut h = ORDER_HEADERS.to_vec();
@@ -235,7 +259,11 @@ fn deep_nesting_is_refused_without_recursion() {
     let cfg = json!({"routes": [{"match": {"prefix": "/"}, "contract": {"body": {"max_bytes": 300000}}}]});
     let mut d = vm(&host, &cfg);
     let deep = "[".repeat(100_000);
-    let h = [(":method", "POST"), (":path", "/x"), ("content-type", "application/json")];
+    let h = [
+        (":method", "POST"),
+        (":path", "/x"),
+        ("content-type", "application/json"),
+    ];
     send(&mut d, &host, 2, &h, deep.as_bytes());
     assert_eq!(reply(&host, 2).unwrap().1["reason"], "invalid_body");
 }
@@ -252,7 +280,12 @@ fn parameters_are_coerced_and_checked() {
     let (status, p) = reply(&host, 2).unwrap();
     assert_eq!(status, 400);
     assert_eq!(p["reason"], "parameter_violation");
-    let ptrs: Vec<&str> = p["violations"].as_array().unwrap().iter().map(|x| x["pointer"].as_str().unwrap()).collect();
+    let ptrs: Vec<&str> = p["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["pointer"].as_str().unwrap())
+        .collect();
     assert_eq!(ptrs, vec!["/path/id", "/query/dry", "/header/x-request-id"]);
     assert!(!p.to_string().contains("not-hex-secret"));
     let mut ok = ORDER_HEADERS.to_vec();
@@ -265,29 +298,49 @@ fn contracts_are_selected_by_header_and_by_claim() {
     let host = FakeHost::new(0);
     let mut d = vm(&host, &config());
     fn w(v: Option<&'static str>) -> Vec<(&'static str, &'static str)> {
-        let mut h = vec![(":method", "POST"), (":path", "/widgets"), ("content-type", "application/json")];
+        let mut h = vec![
+            (":method", "POST"),
+            (":path", "/widgets"),
+            ("content-type", "application/json"),
+        ];
         if let Some(v) = v {
             h.push(("api-version", v));
         }
         h
     }
-    assert_eq!(send(&mut d, &host, 2, &w(Some("v2")), br#"{"title":"t"}"#), Action::Continue);
+    assert_eq!(
+        send(&mut d, &host, 2, &w(Some("v2")), br#"{"title":"t"}"#),
+        Action::Continue
+    );
     assert_eq!(state(&host, 2)["contract"], "v2");
     send(&mut d, &host, 3, &w(Some("v2")), br#"{"name":"n"}"#);
     assert_eq!(reply(&host, 3).unwrap().0, 400);
-    assert_eq!(send(&mut d, &host, 4, &w(None), br#"{"name":"n"}"#), Action::Continue, "default v1");
+    assert_eq!(
+        send(&mut d, &host, 4, &w(None), br#"{"name":"n"}"#),
+        Action::Continue,
+        "default v1"
+    );
     // Reports: the plan claim of the verified identity picks the contract.
-    let r = [(":method", "POST"), (":path", "/reports"), ("content-type", "application/json")];
+    let r = [
+        (":method", "POST"),
+        (":path", "/reports"),
+        ("content-type", "application/json"),
+    ];
     let ident = |host: &FakeHost, plan: &str| {
         let id = json!({"provider": "idp", "claims": {"plan": plan}});
-        host.set_property(&["edgeward.identity"], id.to_string().as_bytes()).unwrap();
+        host.set_property(&["edgeward.identity"], id.to_string().as_bytes())
+            .unwrap();
     };
     start(&host, 5, &r, Some(br#"{"rows":500}"#));
     ident(&host, "free");
     d.on_request_headers(&host, 5, false);
     host.set_request_body(br#"{"rows":500}"#);
     d.on_request_body(&host, 5, 12, true);
-    assert_eq!(reply(&host, 5).unwrap().0, 400, "free plan: at most 10 rows");
+    assert_eq!(
+        reply(&host, 5).unwrap().0,
+        400,
+        "free plan: at most 10 rows"
+    );
     start(&host, 6, &r, Some(br#"{"rows":500}"#));
     ident(&host, "gold");
     d.on_request_headers(&host, 6, false);
@@ -302,7 +355,11 @@ fn contracts_are_selected_by_header_and_by_claim() {
 fn dry_run_never_blocks() {
     let host = FakeHost::new(0);
     let mut d = vm(&host, &config());
-    let h = [(":method", "POST"), (":path", "/trial"), ("content-type", "application/json")];
+    let h = [
+        (":method", "POST"),
+        (":path", "/trial"),
+        ("content-type", "application/json"),
+    ];
     assert_eq!(send(&mut d, &host, 2, &h, br#"{"b":1}"#), Action::Continue);
     assert!(host.stream(2).reply.is_none());
     assert_eq!(state(&host, 2)["decision"], "dry_run_deny");
@@ -314,7 +371,10 @@ fn dry_run_never_blocks() {
     global["dry_run"] = json!(true);
     let host2 = FakeHost::new(0);
     let mut d2 = vm(&host2, &global);
-    assert_eq!(send(&mut d2, &host2, 2, &ORDER_HEADERS, b"nope"), Action::Continue);
+    assert_eq!(
+        send(&mut d2, &host2, 2, &ORDER_HEADERS, b"nope"),
+        Action::Continue
+    );
     // Unmatched requests are denied (unmatched: deny)...
     let u = [(":method", "GET"), (":path", "/elsewhere")];
     start(&host, 9, &u, None);
@@ -327,16 +387,28 @@ fn responses_are_validated_replaced_logged_and_stripped() {
     let host = FakeHost::new(0);
     let mut d = vm(&host, &config());
     let body = br#"{"sku":"ABC-123","qty":1}"#;
-    assert_eq!(send(&mut d, &host, 2, &ORDER_HEADERS, body), Action::Continue);
-    host.set_response(&[(":status", "200"), ("content-type", "application/json")], br#"{"id":"x"}"#);
+    assert_eq!(
+        send(&mut d, &host, 2, &ORDER_HEADERS, body),
+        Action::Continue
+    );
+    host.set_response(
+        &[(":status", "200"), ("content-type", "application/json")],
+        br#"{"id":"x"}"#,
+    );
     assert_eq!(d.on_response_headers(&host, 2, false), Action::Pause);
     assert_eq!(d.on_response_body(&host, 2, 10, true), Action::Pause);
     let (status, p) = reply(&host, 2).unwrap();
-    assert_eq!((status, p["reason"].as_str().unwrap()), (502, "response_violation"));
+    assert_eq!(
+        (status, p["reason"].as_str().unwrap()),
+        (502, "response_violation")
+    );
     assert_eq!(state(&host, 2)["response"]["decision"], "replaced");
     // A valid one passes untouched.
     send(&mut d, &host, 3, &ORDER_HEADERS, body);
-    host.set_response(&[(":status", "200"), ("content-type", "application/json")], br#"{"id": 7}"#);
+    host.set_response(
+        &[(":status", "200"), ("content-type", "application/json")],
+        br#"{"id": 7}"#,
+    );
     d.on_response_headers(&host, 3, false);
     assert_eq!(d.on_response_body(&host, 3, 9, true), Action::Continue);
     assert_eq!(host.stream(3).response_body, br#"{"id": 7}"#.to_vec());
@@ -346,24 +418,48 @@ fn responses_are_validated_replaced_logged_and_stripped() {
     assert_eq!(d.on_request_headers(&host, 4, true), Action::Continue);
     let resp = br#"{"name":"a","email":"e","password_hash":"xx","internal":{"k":1}}"#;
     host.set_response(
-        &[(":status", "200"), ("content-type", "application/json"), ("content-length", "60")],
+        &[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("content-length", "60"),
+        ],
         resp,
     );
     assert_eq!(d.on_response_headers(&host, 4, false), Action::Pause);
-    assert_eq!(d.on_response_body(&host, 4, resp.len(), true), Action::Continue);
+    assert_eq!(
+        d.on_response_body(&host, 4, resp.len(), true),
+        Action::Continue
+    );
     let out: Value = serde_json::from_slice(&host.stream(4).response_body).unwrap();
     assert_eq!(out, json!({"name": "a", "email": "e"}));
-    let cl = host.stream(4).response_headers.iter().find(|(k, _)| k == "content-length").cloned();
-    assert_eq!(cl.unwrap().1, host.stream(4).response_body.len().to_string());
-    assert_eq!(host.metric("edgeward.schema.stripped_fields.route.strip"), 2);
+    let cl = host
+        .stream(4)
+        .response_headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .cloned();
+    assert_eq!(
+        cl.unwrap().1,
+        host.stream(4).response_body.len().to_string()
+    );
+    assert_eq!(
+        host.metric("edgeward.schema.stripped_fields.route.strip"),
+        2
+    );
     // Log mode: a violating response passes, counted.
     start(&host, 5, &g, None);
     d.on_request_headers(&host, 5, true);
-    host.set_response(&[(":status", "201"), ("content-type", "application/json")], br#"{"name":5}"#);
+    host.set_response(
+        &[(":status", "201"), ("content-type", "application/json")],
+        br#"{"name":5}"#,
+    );
     d.on_response_headers(&host, 5, false);
     assert_eq!(d.on_response_body(&host, 5, 10, true), Action::Continue);
     assert!(host.stream(5).reply.is_none());
-    assert_eq!(host.metric("edgeward.schema.responses.route.strip.outcome.logged"), 1);
+    assert_eq!(
+        host.metric("edgeward.schema.responses.route.strip.outcome.logged"),
+        1
+    );
 }
 
 fn petstore(version: &str) -> Value {
@@ -410,11 +506,23 @@ fn openapi_30_and_31_documents() {
             "openapi": {"document": petstore(version), "base_path": "/api", "strict": true,
                         "response_validation": "enforce", "strip_undeclared": true}}]});
         let mut d = vm(&host, &cfg);
-        let post = [(":method", "POST"), (":path", "/api/pets"), ("content-type", "application/json")];
-        assert_eq!(send(&mut d, &host, 2, &post, br#"{"name":"rex","tag":null}"#), Action::Continue, "{version}");
+        let post = [
+            (":method", "POST"),
+            (":path", "/api/pets"),
+            ("content-type", "application/json"),
+        ];
+        assert_eq!(
+            send(&mut d, &host, 2, &post, br#"{"name":"rex","tag":null}"#),
+            Action::Continue,
+            "{version}"
+        );
         assert_eq!(state(&host, 2)["operation"], "POST /pets");
         send(&mut d, &host, 3, &post, br#"{"tag":"x"}"#);
-        assert_eq!(reply(&host, 3).unwrap().1["violations"][0]["keyword"], "required", "{version}");
+        assert_eq!(
+            reply(&host, 3).unwrap().1["violations"][0]["keyword"],
+            "required",
+            "{version}"
+        );
         send(&mut d, &host, 4, &post, br#"{"name":"rex","owner":"me"}"#);
         assert_eq!(reply(&host, 4).unwrap().0, 400, "strict: {version}");
         let get = |p: &'static str| [(":method", "GET"), (":path", p)];
@@ -429,12 +537,20 @@ fn openapi_30_and_31_documents() {
             d.on_request_headers(&host, id, true);
             assert_eq!(reply(&host, id).map(|r| r.0), want, "{version} {path}");
         }
-        start(&host, 10, &[(":method", "DELETE"), (":path", "/api/pets")], None);
+        start(
+            &host,
+            10,
+            &[(":method", "DELETE"), (":path", "/api/pets")],
+            None,
+        );
         d.on_request_headers(&host, 10, true);
         assert_eq!(reply(&host, 10).unwrap().0, 405);
         // Responses through allOf + $ref, stripped of what Pet does not declare.
         send(&mut d, &host, 11, &post, br#"{"name":"rex"}"#);
-        host.set_response(&[(":status", "201"), ("content-type", "application/json")], br#"{"id":1,"name":"rex","secret":"s"}"#);
+        host.set_response(
+            &[(":status", "201"), ("content-type", "application/json")],
+            br#"{"id":1,"name":"rex","secret":"s"}"#,
+        );
         d.on_response_headers(&host, 11, false);
         assert_eq!(d.on_response_body(&host, 11, 34, true), Action::Continue);
         let out: Value = serde_json::from_slice(&host.stream(11).response_body).unwrap();
@@ -445,13 +561,34 @@ fn openapi_30_and_31_documents() {
 #[test]
 fn config_errors_name_the_route_and_field() {
     let cases = [
-        (json!({"routes": [{"name": "a", "match": {"prefix": "/"}, "contract": {"body": {"schema": {"type": 5}}}}]}), "routes[0] (a).contract.body.schema"),
-        (json!({"routes": [{"name": "b", "match": {"prefix": "/"}, "contract": {"body": {"schema": {"$ref": "#/$defs/missing"}}}}]}), "routes[0] (b).contract.body.schema"),
-        (json!({"routes": [{"name": "c", "match": {"prefix": "/"}, "contract": {"draft": "4"}}]}), "routes[0] (c).contract.draft"),
-        (json!({"routes": [{"name": "d", "match": {"prefix": "/"}, "openapi": {"document": "{not json"}}]}), "routes[0] (d).openapi.document"),
-        (json!({"routes": [{"name": "e", "match": {"prefix": "/"}, "openapi": {"document": {"openapi": "2.0"}}}]}), "routes[0] (e).openapi.document.openapi"),
-        (json!({"routes": [{"name": "f", "match": {"template": "/x/{id}"}, "contract": {"parameters": [{"in": "path", "name": "nope"}]}}]}), "routes[0] (f).contract.parameters[0].name"),
-        (json!({"routes": [{"match": {"prefix": "/"}, "contract": {}, "extra": 1}]}), "routes[0].extra"),
+        (
+            json!({"routes": [{"name": "a", "match": {"prefix": "/"}, "contract": {"body": {"schema": {"type": 5}}}}]}),
+            "routes[0] (a).contract.body.schema",
+        ),
+        (
+            json!({"routes": [{"name": "b", "match": {"prefix": "/"}, "contract": {"body": {"schema": {"$ref": "#/$defs/missing"}}}}]}),
+            "routes[0] (b).contract.body.schema",
+        ),
+        (
+            json!({"routes": [{"name": "c", "match": {"prefix": "/"}, "contract": {"draft": "4"}}]}),
+            "routes[0] (c).contract.draft",
+        ),
+        (
+            json!({"routes": [{"name": "d", "match": {"prefix": "/"}, "openapi": {"document": "{not json"}}]}),
+            "routes[0] (d).openapi.document",
+        ),
+        (
+            json!({"routes": [{"name": "e", "match": {"prefix": "/"}, "openapi": {"document": {"openapi": "2.0"}}}]}),
+            "routes[0] (e).openapi.document.openapi",
+        ),
+        (
+            json!({"routes": [{"name": "f", "match": {"template": "/x/{id}"}, "contract": {"parameters": [{"in": "path", "name": "nope"}]}}]}),
+            "routes[0] (f).contract.parameters[0].name",
+        ),
+        (
+            json!({"routes": [{"match": {"prefix": "/"}, "contract": {}, "extra": 1}]}),
+            "routes[0].extra",
+        ),
     ];
     for (cfg, field) in cases {
         let msg = config_error(&cfg);

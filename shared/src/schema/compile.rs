@@ -102,7 +102,9 @@ pub fn compile(
     opts: CompileOptions,
 ) -> Result<CompiledSchema, ConfigError> {
     if let Some(declared) = schema.get("$schema") {
-        let ok = declared.as_str().is_some_and(|u| opts.dialect.is_named_by(u));
+        let ok = declared
+            .as_str()
+            .is_some_and(|u| opts.dialect.is_named_by(u));
         if !ok {
             return Err(field.child("$schema").error(format!(
                 "{declared} is not the dialect this contract uses ({:?}): set \"draft\" to match or remove \"$schema\"",
@@ -154,9 +156,14 @@ fn safe_message(kind: &ValidationErrorKind, masked: &str) -> String {
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => format!(
             "{} propert{} not allowed by the schema",
             unexpected.len(),
-            if unexpected.len() == 1 { "y is" } else { "ies are" }
+            if unexpected.len() == 1 {
+                "y is"
+            } else {
+                "ies are"
+            }
         ),
-        ValidationErrorKind::UnevaluatedItems { .. } | ValidationErrorKind::AdditionalItems { .. } => {
+        ValidationErrorKind::UnevaluatedItems { .. }
+        | ValidationErrorKind::AdditionalItems { .. } => {
             "more items than the schema allows".to_string()
         }
         ValidationErrorKind::PropertyNames { .. } => "a property name is not allowed".to_string(),
@@ -213,7 +220,10 @@ mod tests {
         let min = v.iter().find(|x| x.keyword == "minimum").unwrap();
         assert_eq!(min.pointer, "/qty");
         assert_eq!(min.schema, "/properties/qty/minimum");
-        assert_eq!(s.violations(&json!({"qty": 0, "card": "12345"}), 1).len(), 1);
+        assert_eq!(
+            s.violations(&json!({"qty": 0, "card": "12345"}), 1).len(),
+            1
+        );
     }
 
     #[test]
@@ -235,7 +245,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "x");
-        assert!(compile(&f, &json!({"$ref": "#/$defs/nope"}), opts(Dialect::Draft202012)).is_err());
+        assert!(compile(
+            &f,
+            &json!({"$ref": "#/$defs/nope"}),
+            opts(Dialect::Draft202012)
+        )
+        .is_err());
         assert!(compile(&f, &json!({"type": 12}), opts(Dialect::Draft202012)).is_err());
         let e = compile(
             &f,
@@ -260,7 +275,9 @@ mod tests {
             dialect: Dialect::Draft202012,
             formats: true,
         };
-        assert!(!compile(&f, &email, strict).unwrap().is_valid(&json!("nope")));
+        assert!(!compile(&f, &email, strict)
+            .unwrap()
+            .is_valid(&json!("nope")));
         assert!(Dialect::parse(&f, "4").is_err());
     }
 }

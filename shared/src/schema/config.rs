@@ -172,8 +172,9 @@ impl SchemaConfig {
             None | Some("deny") => false,
             Some("allow") => true,
             Some(other) => {
-                return Err(Field::root("unmatched")
-                    .error(format!("{other:?}: use \"deny\" (the default) or \"allow\"")))
+                return Err(Field::root("unmatched").error(format!(
+                    "{other:?}: use \"deny\" (the default) or \"allow\""
+                )))
             }
         };
         let max_violations = match raw.max_violations {
@@ -215,7 +216,11 @@ fn compile_route(field: &Field, index: usize, raw: RawRoute) -> Result<Route, Co
     // Errors name the route: `routes[1] (orders).contract.body.schema: ...`.
     let field = &Field::root(&format!("{field} ({name})"));
     let matcher = RouteMatch::compile(&field.child("match"), &raw.matcher)?;
-    let given = [raw.contract.is_some(), raw.openapi.is_some(), raw.select.is_some()];
+    let given = [
+        raw.contract.is_some(),
+        raw.openapi.is_some(),
+        raw.select.is_some(),
+    ];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(field.error("give exactly one of \"contract\", \"openapi\" or \"select\""));
     }
@@ -227,7 +232,10 @@ fn compile_route(field: &Field, index: usize, raw: RawRoute) -> Result<Route, Co
             "",
         )?)))
     } else if let Some(o) = raw.openapi {
-        Selection::One(Source::OpenApi(OpenApi::compile(&field.child("openapi"), o)?))
+        Selection::One(Source::OpenApi(OpenApi::compile(
+            &field.child("openapi"),
+            o,
+        )?))
     } else if let Some(s) = raw.select {
         compile_select(&field.child("select"), &matcher, s)?
     } else {
@@ -241,24 +249,41 @@ fn compile_route(field: &Field, index: usize, raw: RawRoute) -> Result<Route, Co
     })
 }
 
-fn compile_select(field: &Field, matcher: &RouteMatch, raw: RawSelect) -> Result<Selection, ConfigError> {
+fn compile_select(
+    field: &Field,
+    matcher: &RouteMatch,
+    raw: RawSelect,
+) -> Result<Selection, ConfigError> {
     let by = match raw.by {
         RawSelector::Header(h) => {
             let lower = h.to_ascii_lowercase();
-            if lower.is_empty() || !lower.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(field.child("by").child("header").error(format!("{h:?} is not a header name")));
+            if lower.is_empty()
+                || !lower
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(field
+                    .child("by")
+                    .child("header")
+                    .error(format!("{h:?} is not a header name")));
             }
             Selector::Header(lower)
         }
         RawSelector::Claim(c) => {
             if c.is_empty() || c.split('.').any(str::is_empty) {
-                return Err(field.child("by").child("claim").error(format!("{c:?} is not a dotted claim path")));
+                return Err(field
+                    .child("by")
+                    .child("claim")
+                    .error(format!("{c:?} is not a dotted claim path")));
             }
             Selector::Claim(c)
         }
         RawSelector::PathPrefix(true) => Selector::PathPrefix,
         RawSelector::PathPrefix(false) => {
-            return Err(field.child("by").child("path_prefix").error("true, or choose another selector"))
+            return Err(field
+                .child("by")
+                .child("path_prefix")
+                .error("true, or choose another selector"))
         }
     };
     if raw.cases.is_empty() {
@@ -286,7 +311,12 @@ fn compile_select(field: &Field, matcher: &RouteMatch, raw: RawSelect) -> Result
             }
         };
         let source = match (src.contract, src.openapi) {
-            (Some(c), None) => Source::Contract(Rc::new(compile_contract(&at.child("contract"), matcher, c, "")?)),
+            (Some(c), None) => Source::Contract(Rc::new(compile_contract(
+                &at.child("contract"),
+                matcher,
+                c,
+                "",
+            )?)),
             (None, Some(o)) => Source::OpenApi(OpenApi::compile(&at.child("openapi"), o)?),
             _ => return Err(at.error("give exactly one of \"contract\" or \"openapi\"")),
         };
@@ -298,12 +328,11 @@ fn compile_select(field: &Field, matcher: &RouteMatch, raw: RawSelect) -> Result
     }
     let default = match raw.default {
         None => None,
-        Some(d) => Some(
-            cases
-                .iter()
-                .position(|(k, _, _)| *k == d)
-                .ok_or_else(|| field.child("default").error(format!("{d:?} is not one of the cases")))?,
-        ),
+        Some(d) => Some(cases.iter().position(|(k, _, _)| *k == d).ok_or_else(|| {
+            field
+                .child("default")
+                .error(format!("{d:?} is not one of the cases"))
+        })?),
     };
     Ok(Selection::By { by, cases, default })
 }
@@ -337,7 +366,13 @@ pub fn compile_contract(
                 }),
             )?;
             let schema = match &b.schema {
-                Some(s) => Some(Rc::new(Checked::build(&at.child("schema"), s, "", opts, raw.strict)?)),
+                Some(s) => Some(Rc::new(Checked::build(
+                    &at.child("schema"),
+                    s,
+                    "",
+                    opts,
+                    raw.strict,
+                )?)),
                 None => None,
             };
             // One schema for every allowed type.
@@ -363,7 +398,10 @@ pub fn compile_contract(
             )));
         }
         let param = Param::compile(&at, p, None, None, opts)?;
-        if params.iter().any(|q| q.location == param.location && q.name == param.name) {
+        if params
+            .iter()
+            .any(|q| q.location == param.location && q.name == param.name)
+        {
             return Err(at.child("name").error("this parameter is declared twice"));
         }
         params.push(param);
@@ -374,7 +412,9 @@ pub fn compile_contract(
         Some(m) => ResponseMode::parse(&field.child("response_validation"), m)?,
     };
     if raw.strip_undeclared && raw.responses.is_empty() {
-        return Err(field.child("strip_undeclared").error("needs response schemas (\"responses\")"));
+        return Err(field
+            .child("strip_undeclared")
+            .error("needs response schemas (\"responses\")"));
     }
     let mut responses = Vec::new();
     for (k, schema) in &raw.responses {
@@ -388,7 +428,12 @@ pub fn compile_contract(
     }
     let max_response_bytes = match raw.max_response_bytes {
         None => DEFAULT_MAX_RESPONSE,
-        Some(n) => in_range(&field.child("max_response_bytes"), n, 1, crate::body::MAX_BODY_LIMIT)?,
+        Some(n) => in_range(
+            &field.child("max_response_bytes"),
+            n,
+            1,
+            crate::body::MAX_BODY_LIMIT,
+        )?,
     };
     Ok(Operation {
         label: label.to_string(),

@@ -89,7 +89,10 @@ pub fn in_document(root: &Value, pointer: &str) -> Value {
         Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    doc.insert("$ref".into(), Value::String(format!("#{}", fragment(pointer))));
+    doc.insert(
+        "$ref".into(),
+        Value::String(format!("#{}", fragment(pointer))),
+    );
     // An OpenAPI document's top level holds no schema keywords; these two
     // would change how the references resolve.
     doc.remove("$schema");
@@ -126,9 +129,8 @@ impl BodySpec {
         let exact = self.schemas.iter().find(|(t, _)| t == essence);
         let found = exact.or_else(|| {
             self.schemas.iter().find(|(t, _)| {
-                t.strip_suffix("*+json").is_some_and(|ty| {
-                    essence.starts_with(ty) && essence.ends_with("+json")
-                })
+                t.strip_suffix("*+json")
+                    .is_some_and(|ty| essence.starts_with(ty) && essence.ends_with("+json"))
             })
         });
         found.and_then(|(_, s)| s.as_deref())

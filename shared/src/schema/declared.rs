@@ -180,7 +180,8 @@ impl Declared {
         match v {
             Value::Object(map) => {
                 let nodes: Vec<&Node> = ids.iter().filter_map(|i| self.nodes.get(*i)).collect();
-                let closed = nodes.iter().any(|n| n.closed()) && !nodes.iter().any(|n| n.open || !n.lists);
+                let closed =
+                    nodes.iter().any(|n| n.closed()) && !nodes.iter().any(|n| n.open || !n.lists);
                 let mut kept = Map::new();
                 for (k, mut child) in std::mem::take(map) {
                     let next = self.children_of(ids, &k);
@@ -262,9 +263,9 @@ impl Builder<'_> {
             return Ok(*id);
         }
         if self.nodes.len() >= MAX_NODES {
-            return Err(self
-                .field
-                .error(format!("the schema expands into more than {MAX_NODES} positions")));
+            return Err(self.field.error(format!(
+                "the schema expands into more than {MAX_NODES} positions"
+            )));
         }
         let id = self.nodes.len();
         self.nodes.push(Node::default());
@@ -370,7 +371,10 @@ impl Builder<'_> {
             if let Some(Value::Object(m)) = s.get("patternProperties") {
                 node.lists = true;
                 for pat in m.keys() {
-                    patterns.push((pat.clone(), format!("{p}/patternProperties/{}", escape(pat))));
+                    patterns.push((
+                        pat.clone(),
+                        format!("{p}/patternProperties/{}", escape(pat)),
+                    ));
                 }
             }
             for key in ["additionalProperties", "unevaluatedProperties"] {
@@ -458,7 +462,11 @@ fn collect_anchors(v: &Value, at: String, out: &mut HashMap<String, String>) {
                 out.entry(a.clone()).or_insert_with(|| at.clone());
             }
             for key in ["$id", "id"] {
-                if let Some(a) = m.get(key).and_then(Value::as_str).and_then(|s| s.strip_prefix('#')) {
+                if let Some(a) = m
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.strip_prefix('#'))
+                {
                     out.entry(a.to_string()).or_insert_with(|| at.clone());
                 }
             }
@@ -487,8 +495,7 @@ pub fn escape(token: &str) -> String {
 fn safe_name(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 64
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
@@ -519,13 +526,24 @@ mod tests {
             "oneOf": [{"properties": {"a": {}}}, {"properties": {"b": {}}}]
         });
         let d = build(&s);
-        assert!(d.undeclared(&json!({"id": 1, "name": "x", "a": 1, "b": 2}), 10).is_empty());
-        let u = d.undeclared(&json!({"id": 1, "isAdmin": true, "tags": [{"k": 1, "x": 2}]}), 10);
+        assert!(d
+            .undeclared(&json!({"id": 1, "name": "x", "a": 1, "b": 2}), 10)
+            .is_empty());
+        let u = d.undeclared(
+            &json!({"id": 1, "isAdmin": true, "tags": [{"k": 1, "x": 2}]}),
+            10,
+        );
         assert_eq!(
             u,
             vec![
-                Undeclared { object: "".into(), property: Some("/isAdmin".into()) },
-                Undeclared { object: "/tags/0".into(), property: Some("/tags/0/x".into()) },
+                Undeclared {
+                    object: "".into(),
+                    property: Some("/isAdmin".into())
+                },
+                Undeclared {
+                    object: "/tags/0".into(),
+                    property: Some("/tags/0/x".into())
+                },
             ]
         );
         assert_eq!(
@@ -541,8 +559,14 @@ mod tests {
         let s = json!({"properties": {"meta": {}, "extra": {"properties": {"a": {}}, "additionalProperties": true},
                                       "labels": {"properties": {}, "additionalProperties": {"properties": {"v": {}}}}}});
         let d = build(&s);
-        assert!(d.undeclared(&json!({"meta": {"anything": 1}, "extra": {"b": 1}}), 10).is_empty());
-        assert_eq!(d.undeclared(&json!({"labels": {"x": {"v": 1, "w": 2}}}), 10).len(), 1);
+        assert!(d
+            .undeclared(&json!({"meta": {"anything": 1}, "extra": {"b": 1}}), 10)
+            .is_empty());
+        assert_eq!(
+            d.undeclared(&json!({"labels": {"x": {"v": 1, "w": 2}}}), 10)
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -560,8 +584,21 @@ mod tests {
         let s = json!({"$defs": {"node": {"properties": {"kids": {"items": {"$ref": "#/$defs/node"}}, "v": {}}}},
                        "$ref": "#/$defs/node"});
         let d = build(&s);
-        assert_eq!(d.undeclared(&json!({"kids": [{"kids": [{"z": 1}]}]}), 10).len(), 1);
+        assert_eq!(
+            d.undeclared(&json!({"kids": [{"kids": [{"z": 1}]}]}), 10)
+                .len(),
+            1
+        );
         let bad = json!({"$ref": "other.json#/x"});
-        assert!(Declared::build(&Field::root("x"), &bad, "", CompileOptions { dialect: Dialect::Draft202012, formats: false }).is_err());
+        assert!(Declared::build(
+            &Field::root("x"),
+            &bad,
+            "",
+            CompileOptions {
+                dialect: Dialect::Draft202012,
+                formats: false
+            }
+        )
+        .is_err());
     }
 }

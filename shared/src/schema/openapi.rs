@@ -72,7 +72,9 @@ pub enum Found<'a> {
     NotFound,
 }
 
-const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 /// `$ref` chains longer than this are a configuration error.
 const MAX_REF_HOPS: usize = 32;
 
@@ -83,7 +85,11 @@ impl OpenApi {
                 return Found::Operation(&op.operation, c);
             }
         }
-        if self.operations.iter().any(|op| op.path_matcher.matches(t).is_some()) {
+        if self
+            .operations
+            .iter()
+            .any(|op| op.path_matcher.matches(t).is_some())
+        {
             Found::MethodNotAllowed
         } else {
             Found::NotFound
@@ -93,24 +99,29 @@ impl OpenApi {
     pub fn compile(field: &Field, raw: RawOpenApi) -> Result<OpenApi, ConfigError> {
         let doc_field = field.child("document");
         let mut doc = match raw.document {
-            Value::String(text) => serde_json::from_str::<Value>(&text)
-                .map_err(|e| doc_field.error(format!("the OpenAPI document does not parse: {e}")))?,
+            Value::String(text) => serde_json::from_str::<Value>(&text).map_err(|e| {
+                doc_field.error(format!("the OpenAPI document does not parse: {e}"))
+            })?,
             v @ Value::Object(_) => v,
             _ => return Err(doc_field.error("an OpenAPI document (a JSON object, or JSON text)")),
         };
         let version = doc
             .get("openapi")
             .and_then(Value::as_str)
-            .ok_or_else(|| doc_field.child("openapi").error("missing: an OpenAPI 3.0 or 3.1 document"))?
+            .ok_or_else(|| {
+                doc_field
+                    .child("openapi")
+                    .error("missing: an OpenAPI 3.0 or 3.1 document")
+            })?
             .to_string();
         let dialect = if version.starts_with("3.0.") || version == "3.0" {
             Dialect::Draft4
         } else if version.starts_with("3.1.") || version == "3.1" {
             Dialect::Draft202012
         } else {
-            return Err(doc_field
-                .child("openapi")
-                .error(format!("version {version:?} is not supported: use 3.0.x or 3.1.x")));
+            return Err(doc_field.child("openapi").error(format!(
+                "version {version:?} is not supported: use 3.0.x or 3.1.x"
+            )));
         };
         if dialect == Dialect::Draft4 {
             rewrite_nullable(&mut doc);
@@ -132,12 +143,21 @@ impl OpenApi {
             None => Vec::new(),
             Some(b) => {
                 let canon = crate::path::PathPolicy::STRICT.check(b).map_err(|v| {
-                    field.child("base_path").error(format!("{b:?} is not a canonical path ({v})"))
+                    field
+                        .child("base_path")
+                        .error(format!("{b:?} is not a canonical path ({v})"))
                 })?;
                 if b.contains(['{', '}', '*']) {
-                    return Err(field.child("base_path").error("a base path is literal segments"));
+                    return Err(field
+                        .child("base_path")
+                        .error("a base path is literal segments"));
                 }
-                canon.segments().iter().filter(|s| !s.is_empty()).cloned().collect()
+                canon
+                    .segments()
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect()
             }
         };
         let response_mode = match raw.response_validation.as_deref() {
@@ -151,7 +171,12 @@ impl OpenApi {
         }
         let max_response_bytes = match raw.max_response_bytes {
             None => super::config::DEFAULT_MAX_RESPONSE,
-            Some(n) => in_range(&field.child("max_response_bytes"), n, 1, crate::body::MAX_BODY_LIMIT)?,
+            Some(n) => in_range(
+                &field.child("max_response_bytes"),
+                n,
+                1,
+                crate::body::MAX_BODY_LIMIT,
+            )?,
         };
         let settings = Settings {
             opts,
@@ -173,7 +198,9 @@ impl OpenApi {
             let at = doc_field.child("paths").child(path);
             let item_ptr = format!("/paths/{}", escape(path));
             let (item_ptr, item) = deref(&doc, &at, &item_ptr, item)?;
-            let item = item.as_object().ok_or_else(|| at.error("a Path Item is an object"))?;
+            let item = item
+                .as_object()
+                .ok_or_else(|| at.error("a Path Item is an object"))?;
             let (template, captures, rank) = template_of(&at, &base, path)?;
             let path_matcher = RouteMatch::compile(
                 &at,
@@ -254,10 +281,14 @@ fn deref<'a>(
         let target = text
             .strip_prefix('#')
             .map(|f| crate::http::percent_decode(&f.replace('+', "%2B")))
-            .ok_or_else(|| field.error(format!("$ref {text:?}: only references inside the document (#/...) are supported")))?;
-        cur = doc
-            .pointer(&target)
-            .ok_or_else(|| field.error(format!("$ref {text:?} points at nothing in the document")))?;
+            .ok_or_else(|| {
+                field.error(format!(
+                    "$ref {text:?}: only references inside the document (#/...) are supported"
+                ))
+            })?;
+        cur = doc.pointer(&target).ok_or_else(|| {
+            field.error(format!("$ref {text:?} points at nothing in the document"))
+        })?;
         ptr = target;
     }
     Err(field.error("a $ref chain is too long (or loops)"))
@@ -317,11 +348,19 @@ fn compile_operation(
     label: String,
     warnings: &mut Vec<String>,
 ) -> Result<Operation, ConfigError> {
-    let op = op.as_object().ok_or_else(|| field.error("an Operation is an object"))?;
+    let op = op
+        .as_object()
+        .ok_or_else(|| field.error("an Operation is an object"))?;
     // Parameters: the operation's override the path item's (same name and in).
     let mut raw_params: Vec<(String, Field, Value)> = Vec::new();
-    let add = |list_ptr: String, list: &Value, at: Field, raw_params: &mut Vec<(String, Field, Value)>| -> Result<(), ConfigError> {
-        let list = list.as_array().ok_or_else(|| at.error("parameters is a list"))?;
+    let add = |list_ptr: String,
+               list: &Value,
+               at: Field,
+               raw_params: &mut Vec<(String, Field, Value)>|
+     -> Result<(), ConfigError> {
+        let list = list
+            .as_array()
+            .ok_or_else(|| at.error("parameters is a list"))?;
         for (i, p) in list.iter().enumerate() {
             let pat = at.index(i);
             let (ptr, p) = deref(doc, &pat, &format!("{list_ptr}/{i}"), p)?;
@@ -335,7 +374,12 @@ fn compile_operation(
         add(ptr, list, field.child("parameters"), &mut raw_params)?;
     }
     if let Some(list) = op.get("parameters") {
-        add(format!("{op_ptr}/parameters"), list, field.child("parameters"), &mut raw_params)?;
+        add(
+            format!("{op_ptr}/parameters"),
+            list,
+            field.child("parameters"),
+            &mut raw_params,
+        )?;
     }
     let mut params = Vec::new();
     for (ptr, at, p) in raw_params {
@@ -345,9 +389,17 @@ fn compile_operation(
             continue;
         }
         let raw = RawParam {
-            location: serde_json::from_value(Value::String(location.to_string()))
-                .map_err(|_| at.child("in").error(format!("{location:?}: use path, query, header or cookie")))?,
-            name: p.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+            location: serde_json::from_value(Value::String(location.to_string())).map_err(
+                |_| {
+                    at.child("in")
+                        .error(format!("{location:?}: use path, query, header or cookie"))
+                },
+            )?,
+            name: p
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             required: p.get("required").and_then(Value::as_bool).unwrap_or(false),
             schema: None,
             explode: p.get("explode").and_then(Value::as_bool),
@@ -356,7 +408,10 @@ fn compile_operation(
             Some(sv) => {
                 let sptr = format!("{ptr}/schema");
                 let (_, resolved) = deref(doc, &at.child("schema"), &sptr, sv)?;
-                (Some(Checked::build(&at.child("schema"), doc, &sptr, s.opts, false)?.schema), Some(resolved))
+                (
+                    Some(Checked::build(&at.child("schema"), doc, &sptr, s.opts, false)?.schema),
+                    Some(resolved),
+                )
             }
             None => (None, None),
         };
@@ -366,10 +421,9 @@ fn compile_operation(
                 // Path values are matched by capture name.
                 Some((cap, _)) => raw.name = cap.clone(),
                 None => {
-                    return Err(at.child("name").error(format!(
-                        "path parameter {:?} is not in the path",
-                        raw.name
-                    )))
+                    return Err(at
+                        .child("name")
+                        .error(format!("path parameter {:?} is not in the path", raw.name)))
                 }
             }
         }
@@ -391,7 +445,9 @@ fn compile_operation(
                     let json = essence == "application/json"
                         || (essence.ends_with("+json") && essence.contains('/'));
                     if !json {
-                        warnings.push(format!("{at}.content.{media}: not JSON, requests with it are refused (415)"));
+                        warnings.push(format!(
+                            "{at}.content.{media}: not JSON, requests with it are refused (415)"
+                        ));
                         continue;
                     }
                     let schema = match mt.get("schema") {
@@ -437,15 +493,23 @@ fn compile_operation(
             for (code, r) in rs {
                 let at = field.child("responses").child(code);
                 let status = StatusKey::parse(&at, code)?;
-                let (r_ptr, r) = deref(doc, &at, &format!("{op_ptr}/responses/{}", escape(code)), r)?;
+                let (r_ptr, r) =
+                    deref(doc, &at, &format!("{op_ptr}/responses/{}", escape(code)), r)?;
                 let mut schema = None;
                 if let Some(Value::Object(content)) = r.get("content") {
                     for (media, mt) in content {
                         let essence = media.to_ascii_lowercase();
-                        let json = essence.starts_with("application/json") || essence.contains("+json");
+                        let json =
+                            essence.starts_with("application/json") || essence.contains("+json");
                         if json && mt.get("schema").is_some() {
                             let sptr = format!("{r_ptr}/content/{}/schema", escape(media));
-                            schema = Some(Checked::build(&at.child("content").child(media), doc, &sptr, s.opts, s.strip)?);
+                            schema = Some(Checked::build(
+                                &at.child("content").child(media),
+                                doc,
+                                &sptr,
+                                s.opts,
+                                s.strip,
+                            )?);
                             break;
                         }
                     }
@@ -478,9 +542,14 @@ fn rewrite_nullable(v: &mut Value) {
                 match m.get_mut("type") {
                     Some(Value::String(t)) => {
                         let t = std::mem::take(t);
-                        m.insert("type".into(), Value::Array(vec![Value::String(t), Value::String("null".into())]));
+                        m.insert(
+                            "type".into(),
+                            Value::Array(vec![Value::String(t), Value::String("null".into())]),
+                        );
                     }
-                    Some(Value::Array(ts)) if !ts.iter().any(|t| t == "null") => ts.push(Value::String("null".into())),
+                    Some(Value::Array(ts)) if !ts.iter().any(|t| t == "null") => {
+                        ts.push(Value::String("null".into()))
+                    }
                     _ => {}
                 }
                 if let Some(Value::Array(e)) = m.get_mut("enum") {
@@ -489,9 +558,15 @@ fn rewrite_nullable(v: &mut Value) {
                     }
                 }
                 // `allOf`/`oneOf`/`$ref` with nullable: null passes as an alternative.
-                if !m.contains_key("type") && m.keys().any(|k| matches!(k.as_str(), "allOf" | "anyOf" | "oneOf" | "$ref")) {
+                if !m.contains_key("type")
+                    && m.keys()
+                        .any(|k| matches!(k.as_str(), "allOf" | "anyOf" | "oneOf" | "$ref"))
+                {
                     let inner = Value::Object(std::mem::take(m));
-                    m.insert("anyOf".into(), Value::Array(vec![inner, serde_json::json!({"type": "null"})]));
+                    m.insert(
+                        "anyOf".into(),
+                        Value::Array(vec![inner, serde_json::json!({"type": "null"})]),
+                    );
                 }
             } else if m.get("nullable") == Some(&Value::Bool(false)) {
                 m.remove("nullable");

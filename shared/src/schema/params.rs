@@ -73,13 +73,19 @@ pub struct PathValue<'a> {
 
 fn types_of(schema: Option<&Value>) -> Vec<&'static str> {
     let known = |t: &str| -> Option<&'static str> {
-        ["integer", "number", "boolean", "array", "null", "string", "object"]
-            .into_iter()
-            .find(|k| *k == t)
+        [
+            "integer", "number", "boolean", "array", "null", "string", "object",
+        ]
+        .into_iter()
+        .find(|k| *k == t)
     };
     match schema.and_then(|s| s.get("type")) {
         Some(Value::String(t)) => known(t).into_iter().collect(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter_map(known).collect(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(known)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -151,7 +157,11 @@ impl Param {
                 .unwrap_or_default(),
             Location::Header => head.all(&self.name).map(str::to_string).collect(),
         };
-        let pointer = format!("/{}/{}", self.location.as_str(), super::declared::escape(&self.name));
+        let pointer = format!(
+            "/{}/{}",
+            self.location.as_str(),
+            super::declared::escape(&self.name)
+        );
         let mut fail = |keyword: &str, message: &str| {
             if out.len() < max {
                 out.push(Violation {
@@ -170,14 +180,15 @@ impl Param {
         }
         let is_array = self.types.first() == Some(&"array");
         let value = if is_array {
-            let items: Vec<String> = if values.len() == 1 && !(self.location == Location::Query && self.explode) {
-                values
-                    .first()
-                    .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
-                    .unwrap_or_default()
-            } else {
-                values
-            };
+            let items: Vec<String> =
+                if values.len() == 1 && !(self.location == Location::Query && self.explode) {
+                    values
+                        .first()
+                        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+                        .unwrap_or_default()
+                } else {
+                    values
+                };
             Value::Array(items.iter().map(|s| coerce(s, &self.item_types)).collect())
         } else {
             if values.len() > 1 {
@@ -274,11 +285,19 @@ mod tests {
         Param::compile(&Field::root("p"), &raw, None, None, OPTS).unwrap()
     }
 
-    fn check(p: &Param, path: &str, headers: &[(&str, &str)], caps: &[(&str, &str)]) -> Vec<Violation> {
+    fn check(
+        p: &Param,
+        path: &str,
+        headers: &[(&str, &str)],
+        caps: &[(&str, &str)],
+    ) -> Vec<Violation> {
         let mut h = vec![(":path", path)];
         h.extend_from_slice(headers);
         let head = RequestHead::from_pairs(&h);
-        let caps: Vec<PathValue> = caps.iter().map(|(n, v)| PathValue { name: n, value: v }).collect();
+        let caps: Vec<PathValue> = caps
+            .iter()
+            .map(|(n, v)| PathValue { name: n, value: v })
+            .collect();
         let mut out = Vec::new();
         p.check(&head, &caps, 10, &mut out);
         out
@@ -286,33 +305,53 @@ mod tests {
 
     #[test]
     fn coercion_and_checks() {
-        let limit = param(json!({"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 100}}));
+        let limit = param(
+            json!({"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 100}}),
+        );
         assert!(check(&limit, "/x?limit=10", &[], &[]).is_empty());
         assert!(check(&limit, "/x", &[], &[]).is_empty());
         let v = check(&limit, "/x?limit=1000", &[], &[]);
-        assert_eq!((v[0].pointer.as_str(), v[0].keyword.as_str()), ("/query/limit", "maximum"));
+        assert_eq!(
+            (v[0].pointer.as_str(), v[0].keyword.as_str()),
+            ("/query/limit", "maximum")
+        );
         assert_eq!(check(&limit, "/x?limit=ten", &[], &[])[0].keyword, "type");
-        assert_eq!(check(&limit, "/x?limit=1&limit=2", &[], &[])[0].keyword, "repeated");
+        assert_eq!(
+            check(&limit, "/x?limit=1&limit=2", &[], &[])[0].keyword,
+            "repeated"
+        );
         let ids = param(json!({"in": "query", "name": "id", "required": true,
                               "schema": {"type": "array", "items": {"type": "integer"}, "maxItems": 2}}));
         assert!(check(&ids, "/x?id=1&id=2", &[], &[]).is_empty());
-        assert_eq!(check(&ids, "/x?id=1&id=2&id=3", &[], &[])[0].keyword, "maxItems");
+        assert_eq!(
+            check(&ids, "/x?id=1&id=2&id=3", &[], &[])[0].keyword,
+            "maxItems"
+        );
         assert_eq!(check(&ids, "/x", &[], &[])[0].keyword, "required");
-        let h = param(json!({"in": "header", "name": "X-Request-Id", "required": true,
-                            "schema": {"type": "string", "pattern": "^[a-f0-9]{8}$"}}));
+        let h = param(
+            json!({"in": "header", "name": "X-Request-Id", "required": true,
+                            "schema": {"type": "string", "pattern": "^[a-f0-9]{8}$"}}),
+        );
         assert!(check(&h, "/", &[("x-request-id", "deadbeef")], &[]).is_empty());
         let v = check(&h, "/", &[("x-request-id", "secret-value")], &[]);
         assert_eq!(v[0].keyword, "pattern");
         assert!(!format!("{v:?}").contains("secret-value"));
-        let id = param(json!({"in": "path", "name": "id", "schema": {"type": "integer", "minimum": 1}}));
+        let id =
+            param(json!({"in": "path", "name": "id", "schema": {"type": "integer", "minimum": 1}}));
         assert!(check(&id, "/o/5", &[], &[("id", "5")]).is_empty());
-        assert_eq!(check(&id, "/o/0", &[], &[("id", "0")])[0].keyword, "minimum");
+        assert_eq!(
+            check(&id, "/o/0", &[], &[("id", "0")])[0].keyword,
+            "minimum"
+        );
         let flag = param(json!({"in": "query", "name": "f", "schema": {"type": "boolean"}}));
         assert!(check(&flag, "/?f=true", &[], &[]).is_empty());
         assert_eq!(check(&flag, "/?f=yes", &[], &[])[0].keyword, "type");
         let n = param(json!({"in": "query", "name": "n", "schema": {"type": "number"}}));
         assert!(check(&n, "/?n=1.5e3", &[], &[]).is_empty());
         assert_eq!(check(&n, "/?n=NaN", &[], &[])[0].keyword, "type");
-        assert_eq!(coerce("12345678901234567890", &["integer"]), json!(12345678901234567890u64));
+        assert_eq!(
+            coerce("12345678901234567890", &["integer"]),
+            json!(12345678901234567890u64)
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! arrives (size checked per chunk, parsed strictly and validated once
 //! complete), and optionally the response.
 
+use super::compile::Violation;
 use super::config::{Route, SchemaConfig, Selection, Selector, Source};
 use super::contract::{Operation, ResponseMode};
 use super::metrics as m;
@@ -20,7 +21,6 @@ use crate::metrics::labeled;
 use crate::problem::Problem;
 use crate::reason::Reason;
 use crate::route::RequestTarget;
-use super::compile::Violation;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -71,7 +71,10 @@ impl Filter for SchemaFilter {
         let cfg = SchemaConfig::from_json(config)?;
         for r in &cfg.routes {
             for w in warnings_of(r) {
-                host.log(LogLevel::Warn, &format!("edgeward-schema: route {}: {w}", r.name));
+                host.log(
+                    LogLevel::Warn,
+                    &format!("edgeward-schema: route {}: {w}", r.name),
+                );
             }
         }
         Ok(SchemaFilter {
@@ -84,7 +87,10 @@ impl Filter for SchemaFilter {
         let head = match host.request_head() {
             Ok(h) => h,
             Err(e) => {
-                host.log(LogLevel::Error, &format!("schema: cannot read request headers: {e}"));
+                host.log(
+                    LogLevel::Error,
+                    &format!("schema: cannot read request headers: {e}"),
+                );
                 // Never dry-run: the filter cannot tell what it would decide.
                 return self.deny(host, stream, Denial::of(Reason::InternalError), false);
             }
@@ -118,7 +124,13 @@ impl Filter for SchemaFilter {
         }
     }
 
-    fn on_request_body<H: Host>(&mut self, host: &H, stream: StreamId, size: usize, eos: bool) -> Verdict {
+    fn on_request_body<H: Host>(
+        &mut self,
+        host: &H,
+        stream: StreamId,
+        size: usize,
+        eos: bool,
+    ) -> Verdict {
         let Some(ctx) = self.streams.get(&stream) else {
             return Verdict::Continue;
         };
@@ -141,14 +153,19 @@ impl Filter for SchemaFilter {
         let bytes = match host.request_body(0, size) {
             Ok(b) => b,
             Err(e) => {
-                host.log(LogLevel::Error, &format!("schema: cannot read the request body: {e}"));
+                host.log(
+                    LogLevel::Error,
+                    &format!("schema: cannot read the request body: {e}"),
+                );
                 return self.deny(host, stream, Denial::of(Reason::InternalError), false);
             }
         };
         let value = match parse_strict(&bytes, spec.policy.max_depth) {
             Ok(v) => v,
             Err(e) => {
-                log_lazy(host, LogLevel::Debug, || format!("schema: body refused: {e}"));
+                log_lazy(host, LogLevel::Debug, || {
+                    format!("schema: body refused: {e}")
+                });
                 return self.deny(host, stream, Denial::of(Reason::InvalidBody), dry);
             }
         };
@@ -201,7 +218,10 @@ impl Filter for SchemaFilter {
         let headers = match host.response_headers() {
             Ok(h) => h,
             Err(e) => {
-                host.log(LogLevel::Error, &format!("schema: cannot read response headers: {e}"));
+                host.log(
+                    LogLevel::Error,
+                    &format!("schema: cannot read response headers: {e}"),
+                );
                 return Verdict::Continue;
             }
         };
@@ -220,7 +240,13 @@ impl Filter for SchemaFilter {
             .and_then(parse_media_type)
             .is_some_and(|mt| mt.essence == "application/json" || mt.essence.ends_with("+json"));
         if !json || eos || head.first("content-encoding").is_some() {
-            let why = if !json { "not a JSON content type" } else if eos { "no body" } else { "a content encoding" };
+            let why = if !json {
+                "not a JSON content type"
+            } else if eos {
+                "no body"
+            } else {
+                "a content encoding"
+            };
             return self.response_failed(host, stream, &op, why, Vec::new());
         }
         if op.strip {
@@ -232,7 +258,13 @@ impl Filter for SchemaFilter {
         Verdict::Pause
     }
 
-    fn on_response_body<H: Host>(&mut self, host: &H, stream: StreamId, size: usize, eos: bool) -> Verdict {
+    fn on_response_body<H: Host>(
+        &mut self,
+        host: &H,
+        stream: StreamId,
+        size: usize,
+        eos: bool,
+    ) -> Verdict {
         let Some(ctx) = self.streams.get(&stream) else {
             return Verdict::Continue;
         };
@@ -240,7 +272,13 @@ impl Filter for SchemaFilter {
             return Verdict::Continue;
         };
         if size > op.max_response_bytes {
-            return self.response_failed(host, stream, &op, "larger than max_response_bytes", Vec::new());
+            return self.response_failed(
+                host,
+                stream,
+                &op,
+                "larger than max_response_bytes",
+                Vec::new(),
+            );
         }
         if !eos {
             return Verdict::Pause;
@@ -251,13 +289,18 @@ impl Filter for SchemaFilter {
         let bytes = match host.response_body(0, size) {
             Ok(b) => b,
             Err(e) => {
-                host.log(LogLevel::Error, &format!("schema: cannot read the response body: {e}"));
+                host.log(
+                    LogLevel::Error,
+                    &format!("schema: cannot read the response body: {e}"),
+                );
                 return self.response_failed(host, stream, &op, "unreadable", Vec::new());
             }
         };
         let mut value = match parse_strict(&bytes, DEFAULT_MAX_DEPTH) {
             Ok(v) => v,
-            Err(_) => return self.response_failed(host, stream, &op, "not strict JSON", Vec::new()),
+            Err(_) => {
+                return self.response_failed(host, stream, &op, "not strict JSON", Vec::new())
+            }
         };
         let violations = checked.schema.violations(&value, self.cfg.max_violations);
         let route = self.route_name(stream);
@@ -268,7 +311,10 @@ impl Filter for SchemaFilter {
                 return verdict;
             }
         } else {
-            host.increment(&labeled(m::RESPONSES, &[("route", &route), ("outcome", "valid")]), 1);
+            host.increment(
+                &labeled(m::RESPONSES, &[("route", &route), ("outcome", "valid")]),
+                1,
+            );
             self.record_response(host, stream, json!({"decision": "valid"}));
         }
         if op.strip {
@@ -277,9 +323,17 @@ impl Filter for SchemaFilter {
                 if removed > 0 {
                     let out = value.to_string().into_bytes();
                     if host.replace_response_body(&out).is_ok() {
-                        let _ = host.set_response_header("content-length", Some(&out.len().to_string()));
-                        host.increment(&labeled(m::STRIPPED_FIELDS, &[("route", &route)]), removed as u64);
-                        self.record_response(host, stream, json!({"decision": "stripped", "stripped": removed}));
+                        let _ = host
+                            .set_response_header("content-length", Some(&out.len().to_string()));
+                        host.increment(
+                            &labeled(m::STRIPPED_FIELDS, &[("route", &route)]),
+                            removed as u64,
+                        );
+                        self.record_response(
+                            host,
+                            stream,
+                            json!({"decision": "stripped", "stripped": removed}),
+                        );
                     }
                 }
             }
@@ -375,7 +429,9 @@ impl SchemaFilter {
                         let segs = path.segments();
                         cases
                             .iter()
-                            .find(|(_, p, _)| segs.len() >= p.len() && p.iter().zip(segs).all(|(a, b)| a == b))
+                            .find(|(_, p, _)| {
+                                segs.len() >= p.len() && p.iter().zip(segs).all(|(a, b)| a == b)
+                            })
                             .map(|(k, _, _)| k.clone())
                     }
                 };
@@ -398,7 +454,9 @@ impl SchemaFilter {
                 Found::MethodNotAllowed if !doc.unknown_allow => {
                     return Err(Denial::of(Reason::MethodNotAllowed))
                 }
-                Found::NotFound if !doc.unknown_allow => return Err(Denial::of(Reason::UnknownOperation)),
+                Found::NotFound if !doc.unknown_allow => {
+                    return Err(Denial::of(Reason::UnknownOperation))
+                }
                 _ => return Ok(false),
             },
         };
@@ -419,8 +477,7 @@ impl SchemaFilter {
             });
         }
         let Some(spec) = &op.body else {
-            let has_body = !eos
-                && head.first("content-length").is_none_or(|l| l.trim() != "0");
+            let has_body = !eos && head.first("content-length").is_none_or(|l| l.trim() != "0");
             return if has_body {
                 Err(Denial::of(Reason::UnsupportedMediaType))
             } else {
@@ -455,8 +512,14 @@ impl SchemaFilter {
     fn base_record(&self, ctx: &StreamCtx) -> serde_json::Map<String, Value> {
         let mut rec = serde_json::Map::new();
         let route = ctx.route.and_then(|i| self.cfg.routes.get(i));
-        rec.insert("route".into(), route.map_or(Value::Null, |r| Value::String(r.name.clone())));
-        rec.insert("contract".into(), ctx.contract.clone().map_or(Value::Null, Value::String));
+        rec.insert(
+            "route".into(),
+            route.map_or(Value::Null, |r| Value::String(r.name.clone())),
+        );
+        rec.insert(
+            "contract".into(),
+            ctx.contract.clone().map_or(Value::Null, Value::String),
+        );
         rec.insert(
             "operation".into(),
             ctx.operation
@@ -475,7 +538,10 @@ impl SchemaFilter {
         let _ = host.set_property(&[SCHEMA_PROPERTY], rec.to_string().as_bytes());
         ctx.record = Some(rec);
         match ctx.route.and_then(|i| self.cfg.routes.get(i)) {
-            Some(r) => host.increment(&labeled(m::REQUESTS, &[("route", &r.name), ("outcome", "allowed")]), 1),
+            Some(r) => host.increment(
+                &labeled(m::REQUESTS, &[("route", &r.name), ("outcome", "allowed")]),
+                1,
+            ),
             None => host.increment(&labeled(m::REQUESTS, &[("outcome", "unmatched")]), 1),
         }
     }
@@ -483,12 +549,20 @@ impl SchemaFilter {
     /// Refuses (or, dry-run, records and lets through) a request.
     fn deny<H: Host>(&mut self, host: &H, stream: StreamId, d: Denial, dry: bool) -> Verdict {
         let (rec, route) = match self.streams.get(&stream) {
-            Some(ctx) => (self.base_record(ctx), ctx.route.and_then(|i| self.cfg.routes.get(i)).map(|r| r.name.clone())),
+            Some(ctx) => (
+                self.base_record(ctx),
+                ctx.route
+                    .and_then(|i| self.cfg.routes.get(i))
+                    .map(|r| r.name.clone()),
+            ),
             None => (serde_json::Map::new(), None),
         };
         let mut rec = rec;
         let code = d.reason.code();
-        rec.insert("decision".into(), json!(if dry { "dry_run_deny" } else { "deny" }));
+        rec.insert(
+            "decision".into(),
+            json!(if dry { "dry_run_deny" } else { "deny" }),
+        );
         rec.insert("reason".into(), json!(code));
         if !d.violations.is_empty() {
             rec.insert(
@@ -563,7 +637,10 @@ impl SchemaFilter {
         let dry = self.streams.get(&stream).is_some_and(|c| c.dry_run);
         let enforce = op.response_mode == ResponseMode::Enforce && !dry;
         let outcome = if enforce { "replaced" } else { "logged" };
-        host.increment(&labeled(m::RESPONSES, &[("route", &route), ("outcome", outcome)]), 1);
+        host.increment(
+            &labeled(m::RESPONSES, &[("route", &route), ("outcome", outcome)]),
+            1,
+        );
         let list: Vec<Value> = violations
             .iter()
             .map(|v| json!({"pointer": v.pointer, "keyword": v.keyword}))
