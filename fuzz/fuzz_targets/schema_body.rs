@@ -12,7 +12,7 @@ use edgeward_core::schema::SchemaFilter;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 
-const CONFIG: &str = r#"{"routes": [{"name": "orders", "match": {"prefix": "/"}, "contract": {
+const CONFIG: &str = r##"{"routes": [{"name": "orders", "match": {"prefix": "/"}, "contract": {
   "strict": true,
   "body": {"max_bytes": 2048, "max_depth": 16, "schema": {
     "type": "object", "required": ["sku"],
@@ -23,7 +23,7 @@ const CONFIG: &str = r#"{"routes": [{"name": "orders", "match": {"prefix": "/"},
       "meta": {"oneOf": [{"properties": {"a": {"type": "string"}}}, {"properties": {"b": {"type": "number"}}}]}
     },
     "$defs": {"tag": {"type": "object", "properties": {"k": {"type": "string", "maxLength": 8}}}}
-  }}}}]}"#;
+  }}}}]}"##;
 
 thread_local! {
     static VM: RefCell<Driver<SchemaFilter>> = RefCell::new({
@@ -38,8 +38,15 @@ thread_local! {
 fuzz_target!(|data: &[u8]| {
     let host = FakeHost::new(0);
     let len = data.len().to_string();
-    host.start_stream(2, &[(":method", "POST"), (":path", "/orders"),
-                           ("content-type", "application/json"), ("content-length", &len)]);
+    host.start_stream(
+        2,
+        &[
+            (":method", "POST"),
+            (":path", "/orders"),
+            ("content-type", "application/json"),
+            ("content-length", &len),
+        ],
+    );
     VM.with(|vm| {
         let mut vm = vm.borrow_mut();
         let first = vm.on_request_headers(&host, 2, data.is_empty());
@@ -59,13 +66,19 @@ fuzz_target!(|data: &[u8]| {
             None => {
                 assert_eq!(last, Action::Continue);
                 let v = parse_strict(data, 16).expect("let through but not strict JSON");
-                assert!(v.get("sku").and_then(|s| s.as_str()).is_some(), "let through without a valid sku");
+                assert!(
+                    v.get("sku").and_then(|s| s.as_str()).is_some(),
+                    "let through without a valid sku"
+                );
             }
             Some(r) => {
                 assert!(matches!(r.status, 400 | 413), "status {}", r.status);
                 let p: serde_json::Value = serde_json::from_slice(&r.body).expect("problem body");
                 let reason = p["reason"].as_str().unwrap_or("");
-                assert!(["invalid_body", "schema_violation", "body_too_large"].contains(&reason), "{reason}");
+                assert!(
+                    ["invalid_body", "schema_violation", "body_too_large"].contains(&reason),
+                    "{reason}"
+                );
             }
         }
         vm.on_done(2);
