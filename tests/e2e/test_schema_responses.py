@@ -11,7 +11,7 @@ import json
 import pytest
 
 from harness import client
-from harness.schema_e2e import assert_problem, schema_filter
+from harness.schema_e2e import STARTUP_S, assert_problem, schema_filter
 
 # What the echo upstream answers: {"method", "path", "headers", "body", "body_encoding"}.
 ECHO_SHAPE = {"type": "object", "required": ["method", "path"],
@@ -40,7 +40,7 @@ def config() -> dict:
 
 @pytest.fixture
 def gw(gateway, wasm_path):
-    return gateway([schema_filter(wasm_path, config())])
+    return gateway([schema_filter(wasm_path, config())], timeout=STARTUP_S)
 
 
 def test_a_violating_response_is_replaced_by_502(gw, upstream):
