@@ -181,7 +181,8 @@ def main(argv=None) -> int:
             print("echo upstream did not start")
             return 1
         try:
-            envoy.start(timeout=30)
+            # The schema module (4.6 MB) takes V8 ~10 s to compile on a busy machine.
+            envoy.start(timeout=120)
         except EnvoyStartError as e:
             print(e)
             return 1
