@@ -324,7 +324,7 @@ fn compile_select(
     }
     if matches!(by, Selector::PathPrefix) {
         // Longest prefix first, so /v1/beta wins over /v1.
-        cases.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        cases.sort_by_key(|c| std::cmp::Reverse(c.1.len()));
     }
     let default = match raw.default {
         None => None,

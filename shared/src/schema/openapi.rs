@@ -294,13 +294,16 @@ fn deref<'a>(
     Err(field.error("a $ref chain is too long (or loops)"))
 }
 
+/// A route template, its capture -> parameter names, its precedence rank.
+type Template = (String, Vec<(String, String)>, Vec<u8>);
+
 /// The route template of an OpenAPI path, its capture -> parameter names,
 /// and its precedence rank (literal segments sort first).
 fn template_of(
     field: &Field,
     base: &[String],
     path: &str,
-) -> Result<(String, Vec<(String, String)>, Vec<u8>), ConfigError> {
+) -> Result<Template, ConfigError> {
     let rest = path
         .strip_prefix('/')
         .ok_or_else(|| field.error("an OpenAPI path starts with '/'"))?;
