@@ -299,11 +299,7 @@ type Template = (String, Vec<(String, String)>, Vec<u8>);
 
 /// The route template of an OpenAPI path, its capture -> parameter names,
 /// and its precedence rank (literal segments sort first).
-fn template_of(
-    field: &Field,
-    base: &[String],
-    path: &str,
-) -> Result<Template, ConfigError> {
+fn template_of(field: &Field, base: &[String], path: &str) -> Result<Template, ConfigError> {
     let rest = path
         .strip_prefix('/')
         .ok_or_else(|| field.error("an OpenAPI path starts with '/'"))?;
@@ -419,6 +415,7 @@ fn compile_operation(
             None => (None, None),
         };
         let mut raw = raw;
+        let display = raw.name.clone();
         if raw.location == super::params::Location::Path {
             match captures.iter().find(|(_, n)| *n == raw.name) {
                 // Path values are matched by capture name.
@@ -430,7 +427,9 @@ fn compile_operation(
                 }
             }
         }
-        params.push(Param::compile(&at, &raw, schema, resolved, s.opts)?);
+        let mut param = Param::compile(&at, &raw, schema, resolved, s.opts)?;
+        param.display = display;
+        params.push(param);
     }
     // requestBody
     let body = match op.get("requestBody") {

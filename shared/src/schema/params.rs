@@ -52,8 +52,10 @@ pub struct RawParam {
 #[derive(Debug)]
 pub struct Param {
     pub location: Location,
-    /// Header names lower-case.
+    /// Header names lower-case; for path parameters, the template capture.
     pub name: String,
+    /// The name violations show (the OpenAPI parameter name of a capture).
+    pub display: String,
     pub required: bool,
     /// Types to coerce to, in order (empty: string).
     types: Vec<&'static str>,
@@ -130,6 +132,7 @@ impl Param {
             location: raw.location,
             required: raw.required || raw.location == Location::Path,
             explode: raw.explode.unwrap_or(raw.location == Location::Query),
+            display: name.clone(),
             name,
             types,
             item_types,
@@ -160,7 +163,7 @@ impl Param {
         let pointer = format!(
             "/{}/{}",
             self.location.as_str(),
-            super::declared::escape(&self.name)
+            super::declared::escape(&self.display)
         );
         let mut fail = |keyword: &str, message: &str| {
             if out.len() < max {
