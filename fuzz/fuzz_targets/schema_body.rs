@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
                 let p: serde_json::Value = serde_json::from_slice(&r.body).expect("problem body");
                 let reason = p["reason"].as_str().unwrap_or("");
                 assert!(
-                    ["invalid_body", "schema_violation", "body_too_large"].contains(&reason),
+                    ["invalid_body", "schema_violation", "body_too_large", "missing_body"].contains(&reason),
                     "{reason}"
                 );
             }
