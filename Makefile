@@ -2,13 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS     := edgeward-jwt edgeward-tenant edgeward-ratelimit edgeward-pii
+FILTERS     := edgeward-jwt edgeward-tenant edgeward-schema edgeward-ratelimit edgeward-pii
 WASM_TARGET := wasm32-wasip1
 VENV        := .venv
 PY          := $(VENV)/bin/python
 ENVOY_VERSION := 1.40.0
 
-FUZZ_TARGETS := authz_policy jose_parse jwt_config jwt_request path_route pii_detect ratelimit_rls
+FUZZ_TARGETS := authz_policy jose_parse jwt_config jwt_request path_route pii_detect ratelimit_rls schema_body
 # Smoke run per target in `make test`: a fixed seed and run count, so it is
 # deterministic; `make fuzz` runs each target FUZZ_SECONDS.
 FUZZ_SMOKE_RUNS := 20000

@@ -815,6 +815,72 @@ def ratelimit_cases() -> list[Case]:
              check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.g", 1.0),
              **global_kw),
     ]
+# ---- schema enforcement (shared/src/schema) --------------------------------
+
+SCHEMA_WASM = REPO / "dist" / "edgeward_schema.wasm"
+BENCH_ORDER_SCHEMA = {
+    "type": "object", "required": ["customer", "items"],
+    "properties": {
+        "customer": {"type": "object", "required": ["id"],
+                     "properties": {"id": {"type": "string", "pattern": "^c-[0-9]+$"},
+                                    "email": {"type": "string", "maxLength": 254}}},
+        "items": {"type": "array", "maxItems": 5000, "items": {"$ref": "#/$defs/item"}},
+        "note": {"type": "string", "maxLength": 500},
+    },
+    "$defs": {"item": {"type": "object", "required": ["sku", "qty"], "additionalProperties": False,
+                       "properties": {"sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{3}$"},
+                                      "qty": {"type": "integer", "minimum": 1, "maximum": 1000},
+                                      "price": {"type": "number", "minimum": 0}}}},
+}
+
+
+def order_body(size: int) -> bytes:
+    """A valid order of about `size` bytes."""
+    items, body = [], b""
+    while True:
+        items.append({"sku": "ABC-%03d" % (len(items) % 1000), "qty": 1 + len(items) % 9, "price": 9.5})
+        nxt = json.dumps({"customer": {"id": "c-42", "email": "a@example.com"}, "items": items}).encode()
+        if len(nxt) > size:
+            return body or nxt
+        body = nxt
+
+
+def json_post(size: int) -> RequestSpec:
+    return RequestSpec(method="POST", path="/orders", body=order_body(size),
+                       headers={"content-type": "application/json"})
+
+
+def schema_filters() -> list:
+    if not SCHEMA_WASM.exists():
+        raise SystemExit(f"{SCHEMA_WASM} is missing: run `make wasm` first")
+    cfg = {"routes": [{"name": "orders", "match": {"path": "/orders", "methods": ["POST"]},
+                       "contract": {"body": {"schema": BENCH_ORDER_SCHEMA, "max_bytes": 131072}}}]}
+    return [wasm_filter("edgeward_schema", SCHEMA_WASM, cfg, failure_policy="FAIL_CLOSED")]
+
+
+def body_floor_filters() -> list:
+    """benches/body-floor: edgeward's adapter and driver, pausing, buffering
+    and reading the whole body, deciding nothing (the floor of a body filter)."""
+    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "-p", "edgeward-body-floor"],
+                   check=True, capture_output=True, cwd=REPO)
+    path = REPO / "target" / "wasm32-wasip1" / "release" / "edgeward_body_floor.wasm"
+    return [wasm_filter("body_floor", path, {})]
+
+
+def schema_cases() -> list[Case]:
+    bad = Probe(RequestSpec(method="POST", path="/orders", body=b'{"items": 1}',
+                            headers={"content-type": "application/json"}), 400)
+    cases = []
+    for size, label in ((1024, "1 KB"), (65536, "64 KB")):
+        req = json_post(size)
+        cases += [
+            Case(f"no filter, POST {label} JSON", [], req),
+            Case(f"body floor (wasm, buffers only), POST {label} JSON", body_floor_filters, req),
+            Case(f"edgeward schema, POST {label} JSON", schema_filters, req, probes=[bad]),
+            Case(f"edgeward schema vs body floor, POST {label} JSON", schema_filters, req, probes=[bad],
+                 baseline_filters=body_floor_filters, baseline_name="body floor"),
+        ]
+    return cases
 
 
 def default_cases() -> list[Case]:
@@ -903,6 +969,7 @@ def tenant_cases() -> list[Case]:
              lambda: edgeward_tenant_filters(kp), req, probes=probes, check=cached,
              baseline_filters=lambda: native_jwt_rbac_filters(kp),
              baseline_name="native jwt_authn cached + rbac"),
+        *schema_cases(),
     ]
 
 

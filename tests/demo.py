@@ -7,6 +7,7 @@ with masked audit records.
 Starts the echo upstream on 127.0.0.1:10001 and Envoy with envoy/demo.yaml
 (listener 127.0.0.1:10000, admin 127.0.0.1:9901; the edgeward JWT filter from
 dist/edgeward_jwt.wasm, then the tenant filter from dist/edgeward_tenant.wasm, then the
+schema filter from dist/edgeward_schema.wasm, then the
 rate-limit filter from dist/edgeward_ratelimit.wasm, then the PII audit filter from
 dist/edgeward_pii.wasm), mints demo tokens with the DEMO-ONLY key
 envoy/demo/demo-es256-private.pem, prints ready-to-paste curl commands, and
@@ -38,6 +39,7 @@ CONFIG = REPO_ROOT / "envoy" / "demo.yaml"
 WASM = REPO_ROOT / "dist" / "edgeward_jwt.wasm"
 WASM_RATELIMIT = REPO_ROOT / "dist" / "edgeward_ratelimit.wasm"
 TENANT_WASM = REPO_ROOT / "dist" / "edgeward_tenant.wasm"
+SCHEMA_WASM = REPO_ROOT / "dist" / "edgeward_schema.wasm"
 PII_WASM = REPO_ROOT / "dist" / "edgeward_pii.wasm"
 AUDIT_PREFIX = "edgeward-audit "
 # What the PII scenarios send; none of it may appear in Envoy's log or the access log.
@@ -98,6 +100,17 @@ def scenarios() -> list[dict]:
              path="/tenants/acme/invoices/1", token="VALID", spoof="globex", status=200, tenant="acme"),
         dict(name="missing scope: 403 missing_scope with WWW-Authenticate insufficient_scope",
              path="/orders", token="NOSCOPE", status=403, reason="missing_scope"),
+        # Schema enforcement (edgeward_schema): POST /orders against the order contract.
+        dict(name="create order, valid body (reaches the upstream byte for byte)", path="/orders",
+             token="VALID", method="POST", body='{"sku": "ABC-123", "qty": 2}',
+             headers={"content-type": "application/json"}, status=200, echo_body=True),
+        dict(name="create order, schema violation: 400 problem+json listing each violation",
+             path="/orders", token="VALID", method="POST",
+             body='{"sku": "abc", "qty": 0, "isAdmin": true}',
+             headers={"content-type": "application/json"}, status=400, reason="schema_violation"),
+        dict(name="create order, oversized body (70 KB > 64 KB): 413", path="/orders",
+             token="VALID", method="POST", big=70_000,
+             headers={"content-type": "application/json"}, status=413, reason="body_too_large"),
         dict(name="a request full of PII: 200, its audit record is masked",
              path=f"/orders/{PII_EMAIL}?card={PII_CARD}&acct={PII_IBAN}", token="VALID",
              method="POST", request_id="demo-pii-1",
@@ -116,7 +129,10 @@ def curl_line(s: dict) -> str:
     if s.get("repeat"):
         one = curl_line({k: v for k, v in s.items() if k != "repeat"})
         return f"for i in $(seq {s['repeat']}); do {one}; echo; done"
-    parts = ["curl -s -i --path-as-is"]
+    parts = [f"head -c {s['big']} /dev/zero | tr '\\0' ' ' |"] if s.get("big") else []
+    parts.append("curl -s -i --path-as-is")
+    if s.get("big"):
+        parts.append("--data-binary @-")
     if s.get("method"):
         parts.append(f"-X {s['method']}")
     if s.get("request_id"):
@@ -173,8 +189,9 @@ def run_check(tokens: dict[str, str], envoy: EnvoyProcess) -> bool:
         try:
             seen_statuses = []
             for _ in range(s.get("repeat", 1)):
+                body = b" " * s["big"] if s.get("big") else s.get("body")
                 r = client.request(GATEWAY_PORT, s.get("method", "GET"), path, headers=headers,
-                                   body=s.get("body"), timeout=10)
+                                   body=body, timeout=10)
                 seen_statuses.append(r.status)
         except OSError as e:
             print(f"FAIL  {s['name']}: {e}")
@@ -204,6 +221,13 @@ def run_check(tokens: dict[str, str], envoy: EnvoyProcess) -> bool:
                 seen = "<not an echo response>"
             if seen != s["tenant"]:
                 problems.append(f"upstream saw x-tenant-id={seen!r}, expected {s['tenant']!r}")
+        if not problems and s.get("echo_body"):
+            try:
+                seen_body = r.json().get("body")
+            except ValueError:
+                seen_body = None
+            if seen_body != s["body"]:
+                problems.append("the upstream did not receive the body byte for byte")
         if not problems and "audit" in s:
             problems += check_audit(envoy, s)
         verdict = "ok  " if not problems else "FAIL"
@@ -229,7 +253,7 @@ def main(argv=None) -> int:
                     help="run the demo requests, print statuses, exit 0 only if all match")
     args = ap.parse_args(argv)
 
-    for wasm in (WASM, TENANT_WASM, WASM_RATELIMIT, PII_WASM):
+    for wasm in (WASM, TENANT_WASM, SCHEMA_WASM, WASM_RATELIMIT, PII_WASM):
         if not wasm.is_file():
             print(f"{wasm.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
             return 1
@@ -253,7 +277,7 @@ def main(argv=None) -> int:
             print("echo upstream did not start")
             return 1
         try:
-            envoy.start(timeout=30)
+            envoy.start(timeout=120)  # V8 compiles the schema module (4.6 MB) at start
         except EnvoyStartError as e:
             print(e)
             return 1

@@ -37,4 +37,6 @@ pub mod protobuf;
 pub mod ratelimit;
 pub mod reason;
 pub mod route;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod shared_record;

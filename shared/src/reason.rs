@@ -92,10 +92,29 @@ pub enum Reason {
     MethodOverride,
     /// A header the decision depends on was sent twice or as a comma list.
     AmbiguousHeader,
+
+    // ---- schema enforcement ----
+    /// The request body violates the operation's schema (or strict mode).
+    SchemaViolation,
+    /// A path, query or header parameter violates its schema, is missing
+    /// while required, or is repeated.
+    ParameterViolation,
+    /// The operation requires a body and the request has none.
+    MissingBody,
+    /// The path is not an operation of the route's OpenAPI document.
+    UnknownOperation,
+    /// The path is in the document, the method is not.
+    MethodNotAllowed,
+    /// The request selects no contract of the route (an unknown API
+    /// version, a tenant plan without one).
+    NoContract,
+    /// The upstream's response violates its schema (or cannot be read as
+    /// the contract's JSON): replaced.
+    ResponseViolation,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 35] = [
+    pub const ALL: [Reason; 42] = [
         Reason::InternalError,
         Reason::FilterUnconfigured,
         Reason::NonCanonicalPath,
@@ -131,6 +150,13 @@ impl Reason {
         Reason::DeniedByRule,
         Reason::MethodOverride,
         Reason::AmbiguousHeader,
+        Reason::SchemaViolation,
+        Reason::ParameterViolation,
+        Reason::MissingBody,
+        Reason::UnknownOperation,
+        Reason::MethodNotAllowed,
+        Reason::NoContract,
+        Reason::ResponseViolation,
     ];
 
     pub fn code(self) -> &'static str {
@@ -170,6 +196,13 @@ impl Reason {
             Reason::DeniedByRule => "denied_by_rule",
             Reason::MethodOverride => "method_override",
             Reason::AmbiguousHeader => "ambiguous_header",
+            Reason::SchemaViolation => "schema_violation",
+            Reason::ParameterViolation => "parameter_violation",
+            Reason::MissingBody => "missing_body",
+            Reason::UnknownOperation => "unknown_operation",
+            Reason::MethodNotAllowed => "method_not_allowed",
+            Reason::NoContract => "no_contract",
+            Reason::ResponseViolation => "response_violation",
         }
     }
 
@@ -181,7 +214,14 @@ impl Reason {
             | Reason::MultipleTokens
             | Reason::InvalidBody
             | Reason::MethodOverride
-            | Reason::AmbiguousHeader => 400,
+            | Reason::AmbiguousHeader
+            | Reason::SchemaViolation
+            | Reason::ParameterViolation
+            | Reason::MissingBody
+            | Reason::NoContract => 400,
+            Reason::UnknownOperation => 404,
+            Reason::MethodNotAllowed => 405,
+            Reason::ResponseViolation => 502,
             Reason::UnsupportedMediaType => 415,
             Reason::BodyTooLarge => 413,
             Reason::QuotaExceeded => 429,
@@ -268,6 +308,15 @@ impl Reason {
             Reason::AmbiguousHeader => {
                 "A header this request is authorized on is repeated or holds a list."
             }
+            Reason::SchemaViolation => "The request body does not match the API contract.",
+            Reason::ParameterViolation => {
+                "A path, query or header parameter does not match the API contract."
+            }
+            Reason::MissingBody => "The operation requires a request body.",
+            Reason::UnknownOperation => "The API contract has no such operation.",
+            Reason::MethodNotAllowed => "The API contract does not allow this method here.",
+            Reason::NoContract => "The request selects no API contract (unknown version or plan).",
+            Reason::ResponseViolation => "The upstream's response does not match the API contract.",
         }
     }
 

@@ -1,0 +1,22 @@
+//! Schema enforcement: JSON Schema and OpenAPI contracts on requests and
+//! responses, compiled once at configure time (validation by the
+//! `jsonschema` crate).
+//!
+//! - [`config`]: the plugin configuration (routes, contract selection)
+//! - [`contract`]: a compiled operation (body, parameters, responses)
+//! - [`compile`]: drafts, schema compilation, violations without values
+//! - [`declared`]: declared properties (strict mode, response stripping)
+//! - [`params`]: path / query / header parameters and their coercion
+//! - [`openapi`]: OpenAPI 3.0 / 3.1 documents as contract sources
+//! - [`metrics`]: every counter, declared once
+//! - [`runtime`]: [`SchemaFilter`], the filter on the shared filter layer
+pub mod compile;
+pub mod config;
+pub mod contract;
+pub mod declared;
+pub mod metrics;
+pub mod openapi;
+pub mod params;
+pub mod runtime;
+
+pub use runtime::SchemaFilter;
