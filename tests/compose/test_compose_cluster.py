@@ -155,12 +155,9 @@ def test_redis_partition_each_failure_mode_as_configured_and_recovery(healthy):
     assert _allowed_after(p["gw2"], fresh) <= LIMIT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/ratelimit-service: a Lua call that timed out during the partition is "
-    "still in the TCP send queue; when the partition heals it reaches Redis and is "
-    "counted, so requests refused with 503 are charged to the tenant. Fix in the RLS "
-    "(e.g. a deadline argument the script checks against redis TIME, or reset the "
-    "connection on timeout); then drop this mark."))
+# A Lua call that timed out during the partition is still in the TCP send queue and
+# reaches Redis when the partition heals: the RLS's script carries a deadline and
+# refuses to count a call that arrives after it (services/ratelimit-service/src/store.rs).
 def test_requests_refused_during_a_redis_partition_are_not_charged(healthy):
     st = healthy
     p = st.ports()

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use limitador::counter::Counter;
 use limitador::storage::in_memory::InMemoryStorage;
@@ -135,10 +135,21 @@ impl MemoryStore {
     }
 }
 
-/// KEYS[i]: counter key. ARGV[3i-2]: delta, ARGV[3i-1]: max, ARGV[3i]: window (s).
-/// Returns value and PTTL per key as they were before, then 1 (counted) or 0 (over limit).
+/// KEYS[i]: counter key. ARGV[3i-2]: delta, ARGV[3i-1]: max, ARGV[3i]: window (s);
+/// the last ARGV: the deadline (Unix ms) after which the call must not count.
+/// Returns value and PTTL per key as they were before, then 1 (counted) or 0 (over limit);
+/// or the single value -1 when Redis ran it after the deadline (nothing counted).
 /// A key without TTL (-1) gets one, so a counter never outlives its window.
+///
+/// Why the deadline: a call that timed out during a network partition is still in
+/// the TCP send queue; when the partition heals it reaches Redis. Without the check
+/// it would be counted, charging the tenant for requests that were refused (503).
 const CHECK_AND_COUNT: &str = r"
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if now_ms > tonumber(ARGV[3 * #KEYS + 1]) then
+  return {-1}
+end
 local out = {}
 local admitted = 1
 for i = 1, #KEYS do
@@ -162,6 +173,21 @@ out[2 * #KEYS + 1] = admitted
 return out
 ";
 
+/// How long a Redis call may take before the request is answered UNAVAILABLE.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Added to the deadline a call carries, for clock differences between this host and
+/// Redis's. A call that reaches Redis between the timeout and the deadline is still
+/// counted: the over-charge is bounded by this window, never an over-admission.
+const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_millis(1000);
+
+/// Now + `after`, in Unix milliseconds (0 if the clock is before 1970: every call late).
+fn deadline_unix_ms(after: Duration) -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|now| u64::try_from((now + after).as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 pub struct RedisStore {
     url: String,
     conn: ConnectionManager,
@@ -179,7 +205,7 @@ impl RedisStore {
         // retries back off from 1 s.) A failed reconnect is tried again by the next request.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_millis(500))
-            .set_response_timeout(Duration::from_millis(500))
+            .set_response_timeout(RESPONSE_TIMEOUT)
             .set_number_of_retries(0);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
@@ -213,6 +239,7 @@ impl RedisStore {
                 .arg(hit.counter.max_value())
                 .arg(hit.counter.window().as_secs());
         }
+        invocation.arg(deadline_unix_ms(RESPONSE_TIMEOUT + CLOCK_SKEW_ALLOWANCE));
         let mut conn = self.conn.clone();
         // invoke_async sends EVALSHA and falls back to EVAL when Redis lost the script
         // (e.g. after a restart).
@@ -220,6 +247,12 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| StoreError(format!("Redis at {}: {e}", self.url)))?;
+        if reply == [-1] {
+            return Err(StoreError(format!(
+                "Redis at {}: the call reached Redis after its deadline; nothing counted",
+                self.url
+            )));
+        }
         if reply.len() != hits.len() * 2 + 1 {
             return Err(StoreError(format!(
                 "Redis at {}: unexpected script reply of {} values for {} counters",
