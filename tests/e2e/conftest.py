@@ -7,6 +7,9 @@
               routed to `upstream`; stopped after the test, whose log is then
               checked for Wasm crashes (panics, V8 traps)
 - trivial_wasm: path of a tiny test filter built from tests/fixtures/trivial-filter
+- rls_service_built: fails the test unless `make rls` built the service and installed Redis
+- redis:      a fresh, empty RedisServer on a free port
+- rls:        rls(limits, redis_url=... | memory=True) -> started RlsProcess (factory)
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from harness.envoy import (
 )
 from harness.idp_stub import IdpStub
 from harness.ports import free_port
+from harness.redis import RedisServer, redis_binary
+from harness.rls import RlsProcess, rls_binary
 
 E2E_WORK = WORK_ROOT / "e2e"
 
@@ -131,3 +136,44 @@ def trivial_wasm() -> Path:
     if r.returncode != 0:
         pytest.fail(f"building the trivial filter failed:\n{r.stderr[-3000:]}")
     return target_dir / "wasm32-wasip1" / "release" / "edgeward_trivial_filter.wasm"
+
+
+def _test_workdir(request, what: str) -> Path:
+    """A work dir named after the test, for a process the test starts."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:60]
+    d = E2E_WORK / f"{name}-{what}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def rls_service_built():
+    if not rls_binary().is_file():
+        pytest.fail(f"{rls_binary()} is missing: run `make rls` first (it installs "
+                    "redis-server, then builds the service)", pytrace=False)
+    if redis_binary() is None:
+        pytest.fail("redis-server is not installed: run `make rls` first", pytrace=False)
+
+
+@pytest.fixture
+def redis(request, rls_service_built):
+    """A fresh, empty Redis on a free port (stopped after the test)."""
+    server = RedisServer(workdir=_test_workdir(request, "redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rls(request, rls_service_built):
+    """Factory: rls(limits, redis_url=... | memory=True) -> started RlsProcess."""
+    started: list[RlsProcess] = []
+
+    def start(limits, **kw) -> RlsProcess:
+        p = RlsProcess(limits, workdir=_test_workdir(request, f"rls{len(started)}"), **kw)
+        started.append(p)
+        return p.start()
+
+    yield start
+    for p in started:
+        p.stop()

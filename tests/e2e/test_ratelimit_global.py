@@ -12,7 +12,6 @@ Needs `make rls` first.
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -20,49 +19,16 @@ import time
 import pytest
 
 from harness import client
-from harness.envoy import WORK_ROOT, cluster
+from harness.envoy import cluster
 from harness.ratelimit_e2e import burst, fixed, header_key, policy, ratelimit_filter
-from harness.redis import RedisServer, redis_binary
-from harness.rls import RlsProcess, rls_binary
 
 DOMAIN = "edgeward"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _rls_built():
-    if not rls_binary().is_file():
-        pytest.fail(f"{rls_binary()} is missing: run `make rls` first", pytrace=False)
-    if redis_binary() is None:
-        pytest.fail("redis-server is not installed: run `make rls` first", pytrace=False)
+pytestmark = pytest.mark.usefixtures("rls_service_built")
 
 
-def _workdir(request, what: str):
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:60]
-    d = WORK_ROOT / "e2e" / f"{name}-{what}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
-
-@pytest.fixture
-def redis(request):
-    server = RedisServer(workdir=_workdir(request, "redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rls(request):
-    started: list[RlsProcess] = []
-
-    def start(limits, **kw) -> RlsProcess:
-        p = RlsProcess(limits, workdir=_workdir(request, f"rls{len(started)}"), **kw)
-        started.append(p)
-        return p.start()
-
-    yield start
-    for p in started:
-        p.stop()
 
 
 def limits(max_hits: int, seconds: int = 60, name: str = "g") -> list[dict]:

@@ -11,15 +11,13 @@ these tests fail and say so.
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from harness import client
-from harness.envoy import WORK_ROOT, cluster
-from harness.redis import RedisServer, redis_binary
-from harness.rls import RlsError, RlsProcess, rls_binary
+from harness.envoy import cluster
+from harness.rls import RlsError, RlsProcess
 
 DOMAIN = "edgeward"
 
@@ -57,44 +55,10 @@ TENANT_ROUTES = [{
 }]
 
 
-def _workdir(request, what: str):
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:60]
-    d = WORK_ROOT / "e2e" / f"{name}-{what}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+
+pytestmark = pytest.mark.usefixtures("rls_service_built")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _rls_built():
-    if not rls_binary().is_file():
-        pytest.fail(f"{rls_binary()} is missing: run `make rls` first (it installs "
-                    "redis-server, then builds the service)", pytrace=False)
-    if redis_binary() is None:
-        pytest.fail("redis-server is not installed: run `make rls` first", pytrace=False)
-
-
-@pytest.fixture
-def redis(request):
-    """A fresh, empty Redis on a free port (stopped after the test)."""
-    server = RedisServer(workdir=_workdir(request, "redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rls(request):
-    """Factory: rls(limits, redis_url=... | memory=True) -> started RlsProcess."""
-    started: list[RlsProcess] = []
-
-    def start(limits, **kw) -> RlsProcess:
-        p = RlsProcess(limits, workdir=_workdir(request, f"rls{len(started)}"), **kw)
-        started.append(p)
-        return p.start()
-
-    yield start
-    for p in started:
-        p.stop()
 
 
 def rate_limited_gateway(gateway, rls_proc: RlsProcess, failure_mode_deny: bool = True):
