@@ -49,6 +49,22 @@ pub enum Origin {
     Stream(StreamId),
 }
 
+/// The current stream's request head. When the host cannot give it, logs
+/// why (prefixed with the filter's `NAME`) and returns None: the caller then
+/// answers `internal_error`, in its own way.
+pub fn request_head_or_log<H: Host>(host: &H, filter: &str) -> Option<crate::http::RequestHead> {
+    match host.request_head() {
+        Ok(head) => Some(head),
+        Err(e) => {
+            host.log(
+                LogLevel::Error,
+                &format!("{filter}: cannot read request headers: {e}"),
+            );
+            None
+        }
+    }
+}
+
 /// An edgeward filter. Every method but `configure` and
 /// `on_request_headers` has a default that does nothing and continues.
 pub trait Filter: Sized {

@@ -13,7 +13,7 @@ use super::metrics as m;
 use crate::body::BodyRefusal;
 use crate::client_ip::client_ip;
 use crate::config::ConfigError;
-use crate::filter::{Filter, StreamId, Verdict};
+use crate::filter::{request_head_or_log, Filter, StreamId, Verdict};
 use crate::host::{log_lazy, Host, LocalReply, LogLevel};
 use crate::http::RequestHead;
 use crate::http::{is_safe_header_value, query_values, quote_header_string, same_header_name};
@@ -85,15 +85,8 @@ impl Filter for TenantFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, stream: StreamId, eos: bool) -> Verdict {
-        let head = match host.request_head() {
-            Ok(h) => h,
-            Err(e) => {
-                host.log(
-                    LogLevel::Error,
-                    &format!("tenant: cannot read request headers: {e}"),
-                );
-                return self.refuse(host, Reason::InternalError);
-            }
+        let Some(head) = request_head_or_log(host, Self::NAME) else {
+            return self.refuse(host, Reason::InternalError);
         };
         // A client never chooses its tenant: every copy, in every spelling
         // a server may read as the same name, goes, whatever the outcome.

@@ -12,7 +12,7 @@ use super::metrics as m;
 use super::reason::Reason;
 use super::response::{decision_json, denial_reply};
 use crate::config::ConfigError;
-use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
+use crate::filter::{request_head_or_log, Filter, Origin, StreamId, Streams, Verdict};
 use crate::host::{log_lazy, CalloutResponse, Host, HostError, LocalReply, LogLevel};
 use crate::http::{is_safe_header_value, same_header_name, RequestHead};
 use crate::identity::IDENTITY_PROPERTY;
@@ -84,15 +84,8 @@ impl Filter for JwtFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, stream: StreamId, _eos: bool) -> Verdict {
-        let head = match host.request_head() {
-            Ok(h) => h,
-            Err(e) => {
-                host.log(
-                    LogLevel::Error,
-                    &format!("jwt: cannot read request headers: {e}"),
-                );
-                return self.refuse(host, None, Reason::InternalError, None);
-            }
+        let Some(head) = request_head_or_log(host, Self::NAME) else {
+            return self.refuse(host, None, Reason::InternalError, None);
         };
         // Headers edgeward sets are never taken from the client, whatever
         // the outcome, in any spelling a server may read as the same name.

@@ -23,7 +23,7 @@ use super::rls::{Code, Descriptor, RateLimitRequest, RateLimitResponse, METHOD, 
 use super::store::{self, bucket_of, Charge, Place, Snapshot, StoredKey};
 use crate::client_ip::client_ip;
 use crate::config::ConfigError;
-use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
+use crate::filter::{request_head_or_log, Filter, Origin, StreamId, Streams, Verdict};
 use crate::host::{log_lazy, GrpcCallRequest, GrpcResponse, Host, HostError, LocalReply, LogLevel};
 use crate::identity::Identity;
 use crate::problem::problem_reply;
@@ -157,15 +157,8 @@ impl Filter for RateLimitFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, stream: StreamId, _eos: bool) -> Verdict {
-        let head = match host.request_head() {
-            Ok(h) => h,
-            Err(e) => {
-                host.log(
-                    LogLevel::Error,
-                    &format!("ratelimit: cannot read request headers: {e}"),
-                );
-                return refuse(host, Reason::InternalError);
-            }
+        let Some(head) = request_head_or_log(host, Self::NAME) else {
+            return refuse(host, Reason::InternalError);
         };
         let path = match self.cfg.path_policy.check(head.raw_path()) {
             Ok(p) => p,

@@ -12,7 +12,7 @@ use super::openapi::Found;
 use super::params::PathValue;
 use crate::body::{parse_media_type, BodyRefusal};
 use crate::config::ConfigError;
-use crate::filter::{Filter, StreamId, Verdict};
+use crate::filter::{request_head_or_log, Filter, StreamId, Verdict};
 use crate::host::{log_lazy, Host, LogLevel};
 use crate::http::RequestHead;
 use crate::identity::{claim_at, Identity};
@@ -84,16 +84,9 @@ impl Filter for SchemaFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, stream: StreamId, eos: bool) -> Verdict {
-        let head = match host.request_head() {
-            Ok(h) => h,
-            Err(e) => {
-                host.log(
-                    LogLevel::Error,
-                    &format!("schema: cannot read request headers: {e}"),
-                );
-                // Never dry-run: the filter cannot tell what it would decide.
-                return self.deny(host, stream, Denial::of(Reason::InternalError), false);
-            }
+        let Some(head) = request_head_or_log(host, Self::NAME) else {
+            // Never dry-run: the filter cannot tell what it would decide.
+            return self.deny(host, stream, Denial::of(Reason::InternalError), false);
         };
         let mut ctx = StreamCtx {
             dry_run: self.cfg.dry_run,
