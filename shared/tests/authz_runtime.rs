@@ -13,9 +13,6 @@ use edgeward_core::host::LogLevel;
 use edgeward_core::host::StreamHost;
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 /// 2027-01-15 (a Friday) 10:00:00 UTC.
 const FRIDAY_10H_MS: u64 = 1_800_007_200_000;
 

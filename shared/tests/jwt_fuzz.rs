@@ -18,9 +18,6 @@ use edgeward_core::host::fake::FakeHost;
 use edgeward_core::jose::jwk::KeySet;
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 const NOW_S: i64 = 1_800_000_000;
 
 /// xorshift64*: tiny, deterministic, good enough to pick mutations.

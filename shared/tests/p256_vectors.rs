@@ -79,8 +79,7 @@ fn digest_of(case: &Value) -> [u8; 32] {
     hex(case["digest"].as_str().unwrap()).try_into().unwrap()
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn vectors_give_the_expected_verdicts() {
     let doc = document();
     let keys = keys(&doc);
@@ -116,8 +115,7 @@ fn vectors_give_the_expected_verdicts() {
     assert!(valid > 300, "{valid} valid cases");
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn vectors_cover_the_edge_cases() {
     let doc = document();
     let names: Vec<&str> = doc["cases"]
@@ -157,8 +155,7 @@ fn vectors_cover_the_edge_cases() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn invalid_public_keys_are_refused() {
     let doc = document();
     let invalid = doc["invalid_keys"].as_array().unwrap();
@@ -308,8 +305,7 @@ fn rounds_from_env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn differential_against_p256_crate() {
     let mut rng = Rng(0x5eed_0256_fa57_0001);
     let key_count = rounds_from_env(
@@ -363,8 +359,7 @@ fn differential_against_p256_crate() {
     println!("differential: {compared} verdicts compared, {accepted} accepted");
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn random_signatures_under_random_keys_agree() {
     // Signatures that are not corruptions of a valid one (almost all invalid),
     // and random points as keys (from_affine and p256 must agree on validity).
@@ -396,8 +391,7 @@ fn random_signatures_under_random_keys_agree() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn cloned_key_verifies_the_same() {
     let mut rng = Rng(3);
     let signing = random_signing_key(&mut rng);

@@ -14,9 +14,6 @@
 use edgeward_core::pii::{Masker, PiiConfig};
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 /// xorshift64*: tiny and deterministic.
 struct Rng(u64);
 impl Rng {

@@ -10,9 +10,6 @@ use edgeward_core::host::{BufferedResponse, HostError, LogLevel};
 use edgeward_core::pii::PiiFilter;
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 const ROOT: u32 = 1;
 const KEY: &str = "an-audit-key-of-32-bytes-or-more!";
 

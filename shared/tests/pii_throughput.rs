@@ -17,9 +17,6 @@
 use edgeward_core::pii::{Masker, PiiConfig};
 use serde_json::{json, Value};
 
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 /// A realistic API body of about 4 KB: mostly ordinary fields, with a few
 /// values every detector family has to look at.
 fn body() -> Value {
@@ -98,7 +95,6 @@ fn the_measured_body_is_masked() {
     );
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 #[test]
 #[ignore = "a measurement: run with --ignored --nocapture in release"]
 fn throughput_4kb_json() {

@@ -13,9 +13,6 @@ use edgeward_core::protobuf::{put_bytes, put_message, put_uint, Fields};
 use edgeward_core::ratelimit::RateLimitFilter;
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 const NOW_MS: u64 = 1_800_000_000_000;
 
 fn vm(host: &FakeHost, root: u32, cfg: &Value) -> Driver<RateLimitFilter> {

@@ -107,8 +107,7 @@ fn rsa_crate_verdict(
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn vector_keys_parse_with_their_sizes() {
     let doc = document();
     let keys = keys(&doc);
@@ -128,8 +127,7 @@ fn vector_keys_parse_with_their_sizes() {
 
 /// Every case gets the verdict RFC 8017 requires, from `crypto::rsa` and from
 /// the `rsa` crate.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn every_signature_vector_gets_its_expected_verdict() {
     let doc = document();
     let keys = keys(&doc);
@@ -174,8 +172,7 @@ fn every_signature_vector_gets_its_expected_verdict() {
 
 /// Each valid signature is rejected by the other scheme and, with a digest
 /// of the right length, by the other hashes.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn valid_signatures_fail_under_the_other_scheme() {
     let doc = document();
     let keys = keys(&doc);
@@ -205,8 +202,7 @@ fn valid_signatures_fail_under_the_other_scheme() {
 
 /// `public_op` against Python's `pow(s, e, n)`; None for s >= n and for
 /// inputs that are not k bytes long.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn raw_vectors_match_python() {
     let doc = document();
     let keys = keys(&doc);
@@ -220,8 +216,7 @@ fn raw_vectors_match_python() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn key_constructor_checks_its_inputs() {
     let doc = document();
     let n2048 = hex(doc["keys"]["rsa2048-e65537"]["n"].as_str().unwrap());
@@ -271,8 +266,7 @@ fn key_constructor_checks_its_inputs() {
 
 /// Malformed inputs to the verifiers (digest lengths, signature lengths) give
 /// `false`, never a panic.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn odd_inputs_are_rejected() {
     let doc = document();
     let keys = keys(&doc);
@@ -418,8 +412,7 @@ fn exponent_for(rng: &mut Rng, round: usize) -> u64 {
 
 /// Random moduli of many shapes (not RSA moduli: the arithmetic only needs
 /// n odd) and random bases, against crypto-bigint.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn public_op_matches_crypto_bigint_on_random_moduli() {
     let mut rng = Rng(0x5eed_0001);
     let mut compared = 0;
@@ -479,8 +472,7 @@ fn public_op_matches_crypto_bigint_on_random_moduli() {
 
 /// Many random bases for the vector keys (real RSA moduli), e as in the key
 /// and a few other exponents.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn public_op_matches_crypto_bigint_on_vector_keys() {
     let doc = document();
     let keys = keys(&doc);

@@ -11,9 +11,6 @@ use edgeward_core::host::{LogLevel, StreamHost};
 use edgeward_core::schema::SchemaFilter;
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 const ROOT: u32 = 1;
 
 fn vm(host: &FakeHost, cfg: &Value) -> Driver<SchemaFilter> {

@@ -57,8 +57,7 @@ fn verdict(keys: &KeySet, alg: Algorithm, kid: Option<&str>, input: &[u8], sig: 
     if ok { "ok" } else { "invalid" }.to_owned()
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn every_vector_gets_its_expected_verdict() {
     let doc = document();
     let keys = key_set(&doc);
@@ -87,8 +86,7 @@ fn every_vector_gets_its_expected_verdict() {
     );
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn every_algorithm_has_a_valid_vector() {
     let doc = document();
     let cases = doc["cases"].as_array().unwrap();
@@ -102,8 +100,7 @@ fn every_algorithm_has_a_valid_vector() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn vector_jwks_skips_exactly_the_unusable_keys() {
     let doc = document();
     let keys = key_set(&doc);

@@ -173,8 +173,7 @@ mod tests {
         (key, input, sig)
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn every_algorithm_verifies_its_valid_vector() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -183,8 +182,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn bit_flips_in_signature_are_rejected() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -203,8 +201,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn bit_flips_in_signing_input_are_rejected() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -231,8 +228,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn wrong_lengths_empty_and_garbage_are_invalid() {
         let fx = fixture();
         for alg in Algorithm::ALL {
@@ -266,8 +262,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn ecdsa_r_or_s_zero_or_out_of_range_is_invalid() {
         let fx = fixture();
         for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::ES512] {
@@ -289,8 +284,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn family_mismatch_is_key_mismatch_for_every_pair() {
         let fx = fixture();
         let keys: Vec<VerifyingKey> = [
@@ -319,8 +313,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn hmac_secret_shorter_than_hash_is_key_mismatch() {
         use hmac::Mac as _;
         for (alg, min) in [
@@ -364,8 +357,7 @@ mod tests {
         assert_eq!(VerifyingKey::Hmac(vec![]).family(), KeyFamily::Hmac);
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn rsa_signature_equal_to_or_above_modulus_is_invalid() {
         let fx = fixture();
         let (key, input, _) = valid(&fx, Algorithm::RS256);
@@ -397,8 +389,7 @@ mod tests {
             .collect()
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn random_signatures_of_right_and_wrong_lengths_never_verify_or_panic() {
         let fx = fixture();
         let mut state = 0x9e37_79b9_7f4a_7c15;
@@ -421,8 +412,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn signature_error_displays() {
         assert!(!SignatureError::Invalid.to_string().is_empty());
         assert!(!SignatureError::KeyMismatch.to_string().is_empty());

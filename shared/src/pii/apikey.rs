@@ -169,7 +169,6 @@ mod shape_tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn every_shape_has_an_anchor() {
         for b in 0..=255u8 {
             for sh in shapes(b) {
@@ -379,7 +378,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn documented_key_shapes() {
         let a36 = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
         assert_eq!(a36.len(), 36);
@@ -425,7 +423,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn near_misses_are_not_keys() {
         for t in [
             "sk_live_short",
@@ -442,7 +439,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn private_keys() {
         let pem =
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
@@ -466,7 +462,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn url_passwords() {
         let t = "dsn=postgres://app:s3cr%40t@db.internal:5432/prod";
         assert_eq!(run(find_url_passwords, t), vec![(19, 27)]);

@@ -394,7 +394,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn empty_is_complete_and_excerpts_are_off() {
         let a = AuditConfig::from_json(b"").unwrap();
         assert!(!a.excerpt_request && !a.excerpt_response);
@@ -406,7 +405,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn errors_name_their_field() {
         for (json, field) in [
             (r#"{"subjekt": "keep"}"#, "subjekt"),

@@ -242,7 +242,6 @@ mod tests {
 
     // Follows presidio-analyzer/tests/test_credit_card_recognizer.py.
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_card_cases() {
         let cases: &[(&str, &[(usize, usize)])] = &[
             (
@@ -273,7 +272,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn issuers_beyond_presidio() {
         for pan in [
             "2221000000000009",    // Mastercard 2-series
@@ -292,7 +290,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn luhn_valid_but_not_a_card() {
         for t in [
             // Luhn-valid digits with no issuer at that length.
@@ -317,7 +314,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn iban_digits_are_not_cards() {
         // The BBAN of this (valid) IBAN contains a Luhn-valid Visa number.
         let bban = "4111111111111111";
@@ -351,7 +347,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn grouped_runs_take_the_card_window() {
         // Card followed by a year: the card is masked, the year stays.
         assert_eq!(spans("4111 1111 1111 1111 2025"), vec![(0, 19)]);

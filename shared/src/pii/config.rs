@@ -580,14 +580,12 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn empty_config_is_complete() {
         let m = PiiConfig::from_json(b"{}").unwrap();
         assert_eq!(m.find("bob@example.com").len(), 1);
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn errors_name_the_field() {
         let cases: &[(&str, &str)] = &[
             (r#"{"detectors": {"emial": {}}}"#, "detectors.emial"),
@@ -665,7 +663,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn actions_parse() {
         let m = PiiConfig::from_json(
             br#"{"hash": {"key": "0123456789abcdef0123"},

@@ -82,7 +82,6 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn patterns_find_and_refuse_empty_matches() {
         let p = Pattern::compile(r"ORD-\d{8}").unwrap();
         let mut out = Vec::new();

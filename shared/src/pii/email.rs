@@ -175,7 +175,6 @@ mod tests {
 
     // Follows presidio-analyzer/tests/test_email_recognizer.py.
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_email_cases() {
         let cases: &[(&str, &[(usize, usize)])] = &[
             ("info@presidio.site", &[(0, 18)]),
@@ -196,7 +195,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn percent_encoded_and_query_forms() {
         let t = "/reset?email=bob%40example.com&x=1";
         assert_eq!(spans(t), vec![(13, 30)]);
@@ -209,7 +207,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn non_emails() {
         for t in [
             "user@localhost",

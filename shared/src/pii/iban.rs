@@ -336,7 +336,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_valid_ibans_compact_grouped_and_lower_case() {
         for iban in VALID {
             assert_eq!(spans_of(iban), vec![(0, iban.len())], "{iban}");
@@ -352,7 +351,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_invalid_ibans() {
         for t in [
             "AL47 212A 1009 0000 0002 3569 8741",
@@ -387,7 +385,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_ibans_in_sentences() {
         assert_eq!(
             spans_of("this is an iban VG96 VPVG 0000 0123 4567 8901 in a sentence"),

@@ -238,7 +238,6 @@ mod tests {
 
     // Follows presidio-analyzer/tests/test_ip_recognizer.py (all its tables).
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_ip_cases() {
         let cases: &[(&str, &[(usize, usize)])] = &[
             ("microsoft.com 192.168.0.1", &[(14, 25)]),
@@ -368,7 +367,6 @@ mod tests {
     // Presidio reports the unspecified address `::` (score 0.1); edgeward
     // does not (see the module comment).
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn unspecified_address_is_not_reported() {
         assert_eq!(spans("Use local ipv6 ::"), vec![]);
         assert_eq!(spans("src=:: dst=::1"), vec![(11, 14)]);
@@ -376,7 +374,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn kinds() {
         let mut out = Vec::new();
         find_v4(b"::ffff:10.0.0.1", &mut out);

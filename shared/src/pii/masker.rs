@@ -448,7 +448,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn masks_every_kind_with_its_operator() {
         let m = masker(
             r#"{"hash": {"key": "0123456789abcdef0123456789abcdef"},
@@ -467,7 +466,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn precedence_in_the_engine() {
         let m = masker("{}");
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
@@ -501,7 +499,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn detectors_switch_off() {
         let m =
             masker(r#"{"detectors": {"email": {"enabled": false}, "ipv4": {"enabled": false}}}"#);
@@ -513,7 +510,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn size_cap_truncates_or_drops_and_never_leaves_a_fragment() {
         let m = masker(r#"{"max_value_bytes": 32}"#);
         let t = "user bob@example.com card 4111 1111 1111 1111";
@@ -527,7 +523,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn non_utf8_is_never_returned_raw() {
         let m = masker("{}");
         let bad = b"card 4111111111111111 \xff\xfe";

@@ -177,7 +177,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn redact_and_drop() {
         let h = hasher();
         assert_eq!(
@@ -191,7 +190,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn partial_keeps_the_tail_and_never_more_than_half() {
         let h = hasher();
         let p = |v: &str, n| {
@@ -214,7 +212,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn keyed_hash_is_stable_canonical_and_keyed() {
         let h = hasher();
         let hash = |k, v: &str| apply(Action::Hash, "x", Some(k), v, &h);
@@ -270,7 +267,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn hash_without_a_key_still_hides() {
         let none = Hasher::new(None, 16);
         assert_eq!(
@@ -280,7 +276,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn percent_decoding() {
         assert_eq!(percent_decode_lossy("a%40b%2Bc%zz%4"), "a@b+c%zz%4");
     }

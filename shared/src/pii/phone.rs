@@ -397,7 +397,6 @@ mod tests {
 
     // Follows presidio-analyzer/tests/test_phone_recognizer.py.
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_phone_cases() {
         let cases: &[(&str, &[(usize, usize)])] = &[
             (
@@ -451,7 +450,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn bare_digit_runs_follow_the_context_rule() {
         // Presidio finds this with its CN region; edgeward needs context.
         assert_eq!(spans("My CN number is 13812345678"), vec![]);
@@ -476,7 +474,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn more_phone_shapes() {
         assert_eq!(spans("+1-415-555-0132"), vec![(0, 15)]);
         assert_eq!(spans("+1.415.555.0132"), vec![(0, 15)]);
@@ -493,7 +490,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn not_phone_numbers() {
         for t in [
             "2024-05-01",

@@ -173,7 +173,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn sensitive_names_and_detected_values() {
         let m = masker("{}");
         assert_eq!(
@@ -199,7 +198,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn drop_hash_and_non_utf8() {
         let m = masker(
             r#"{"hash": {"key": "0123456789abcdef0123"}, "query": {"param_action": "drop", "extra_params": ["ticket"]}}"#,
@@ -216,7 +214,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn urls() {
         let m = masker("{}");
         assert_eq!(
@@ -231,7 +228,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn decoding_and_encoding() {
         assert_eq!(decode("a+b%20c%2"), Some("a b c%2".to_string()));
         assert_eq!(decode("%ff"), None);

@@ -76,7 +76,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn overlapping_candidates_merge_and_the_longest_names_the_kind() {
         // Card digits inside an IBAN: one match, the IBAN's span and kind.
         let r = resolve(vec![m(5, 21, Kind::Card), m(0, 27, Kind::Iban)]);
@@ -87,7 +86,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn equal_spans_are_ranked() {
         let r = resolve(vec![m(7, 50, Kind::Bearer), m(7, 50, Kind::Jwt)]);
         assert_eq!(r, vec![m(7, 50, Kind::Jwt)]);
@@ -98,7 +96,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn adjacent_matches_stay_apart_and_empties_vanish() {
         let r = resolve(vec![
             m(4, 8, Kind::Ipv4),
@@ -109,7 +106,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn a_chain_of_overlaps_becomes_one_match() {
         let r = resolve(vec![
             m(0, 5, Kind::Phone),

@@ -160,7 +160,6 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn case_insensitive_search_and_context() {
         let hay = b"My PHONE is 123";
         assert!(contains_ci(hay, b"phone"));
@@ -178,7 +177,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn boundaries_never_index_out_of_range() {
         assert_eq!(before(b"", 0), None);
         assert_eq!(at(b"a", 5), None);

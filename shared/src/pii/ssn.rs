@@ -150,7 +150,6 @@ mod tests {
     // reports the weak forms with a low score; edgeward reports them when
     // the context rule allows (here: always).
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn presidio_ssn_cases() {
         let always = opts(ContextRule::Always);
         let cases: &[(&str, &[(usize, usize)])] = &[
@@ -174,7 +173,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn weak_forms_need_context_by_default() {
         let ctx = opts(ContextRule::WithContext);
         assert_eq!(spans_with("078-05-1123", &ctx), vec![(0, 11)]);
@@ -193,7 +191,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn invalid_numbers() {
         let always = opts(ContextRule::Always);
         for t in [

@@ -177,7 +177,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn jwts() {
         assert_eq!(run(find_jwt, JWT), vec![(0, JWT.len())]);
         let t = format!("token={JWT}&x=1");
@@ -199,7 +198,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn bearer_credentials() {
         assert_eq!(
             run(find_bearer, "Authorization: Bearer abc123.def"),
@@ -226,7 +224,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn basic_credentials() {
         // "aladdin:opensesame"
         assert_eq!(

@@ -217,8 +217,7 @@ mod tests {
     use crate::crypto::p256::reference::*;
     use crate::crypto::p256::{limbs::*, P};
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn field_arithmetic_matches_reference() {
         let mut state = 1;
         let rounds = if cfg!(target_arch = "wasm32") {
@@ -286,8 +285,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn field_inverse() {
         let mut state = 2;
         let rounds = if cfg!(target_arch = "wasm32") { 5 } else { 50 };

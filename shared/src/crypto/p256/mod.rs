@@ -221,8 +221,7 @@ mod tests {
     use crate::crypto::p256::reference::*;
     use crate::crypto::p256::{field::*, limbs::*, point::*, scalar::*, table::*, B, GX, GY, N, P};
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn constants() {
         assert_eq!(limbs_to_u256(&P_LIMBS), P);
         assert_eq!(limbs_to_u256(&limbs_from_u256(&GY)), GY);
@@ -245,8 +244,7 @@ mod tests {
 
     /// The x(R) >= n path of the final check: a point with x in [n, p)
     /// matches r = x - n, and nothing else nearby.
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn final_check_reduces_x_mod_n() {
         let mut state = 7;
         let mut x = N;
@@ -306,8 +304,7 @@ mod tests {
         assert!(!x_matches(&gj, &[5, 0, 0, 0]));
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn from_affine_rejects_bad_points() {
         let gx = {
             let mut b = [0u8; 32];

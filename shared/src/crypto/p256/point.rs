@@ -186,8 +186,7 @@ mod tests {
     use crate::crypto::p256::reference::*;
     use crate::crypto::p256::{field::*, limbs::*, table::*, GX, GY, N, P};
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn point_special_cases() {
         let mut state = 5;
         let g = generator();

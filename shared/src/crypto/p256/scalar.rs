@@ -123,8 +123,7 @@ mod tests {
     use crate::crypto::p256::reference::*;
     use crate::crypto::p256::N;
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn scalar_arithmetic_matches_reference() {
         let mut state = 3;
         let rounds = if cfg!(target_arch = "wasm32") {

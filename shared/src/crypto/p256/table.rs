@@ -154,8 +154,7 @@ mod tests {
     use crate::crypto::p256::reference::*;
     use crate::crypto::p256::{limbs::*, point::*, N, P};
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn recoding_is_exact() {
         let mut state = 4;
         for window in MIN_WINDOW..=MAX_WINDOW {
@@ -193,8 +192,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn tables_match_double_and_add() {
         let mut state = 6;
         let g = generator();

@@ -517,8 +517,7 @@ mod tests {
         z ^ (z >> 31)
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn neg_inverse_is_the_negated_inverse_mod_2_28() {
         let mut state = 1;
         let mut values = vec![1, 3, 5, LIMB_MASK, LIMB_MASK - 2, 1 << 27 | 1];
@@ -530,8 +529,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn limbs_round_trip_and_refuse_values_that_do_not_fit() {
         let mut state = 2;
         for len in [1usize, 2, 3, 7, 8, 27, 28, 29, 255, 256, 257] {
@@ -551,8 +549,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn mac4_matches_the_naive_sum() {
         let mut state = 3;
         for len in 0..12 {
@@ -576,8 +573,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[test]
     fn normalize_keeps_the_value() {
         let mut state = 4;
         let t: Vec<u64> = (0..20).map(|_| next(&mut state) >> 2).collect();

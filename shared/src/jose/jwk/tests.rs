@@ -71,8 +71,7 @@ fn member_bytes(key: &Map<String, Value>, name: &str) -> Vec<u8> {
     b64url_decode(key[name].as_str().unwrap()).unwrap()
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn good_keys_of_every_kind_parse() {
     for (kid, family) in [
         ("rs256-a", KeyFamily::Rsa),
@@ -95,8 +94,7 @@ fn good_keys_of_every_kind_parse() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn document_level_errors() {
     for bad in [
         &b""[..],
@@ -120,8 +118,7 @@ fn document_level_errors() {
     assert!(!empty.has_kid(""));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn non_object_entries_are_skipped_with_index() {
     let set = jwks(vec![
         json!(1),
@@ -138,8 +135,7 @@ fn non_object_entries_are_skipped_with_index() {
     assert!(set.skipped.iter().all(|s| s.class == SkipClass::Invalid));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn small_rsa_modulus_is_skipped_with_its_size() {
     let mut n = vec![0u8; 128];
     n[0] = 0xc5;
@@ -172,8 +168,7 @@ fn small_rsa_modulus_is_skipped_with_its_size() {
     assert!(line.contains("8193 bits; at most 8192"), "{line}");
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn rsa_modulus_with_leading_zero_octet_is_accepted() {
     let key = vector_jwk("rs256-a");
     let mut n = vec![0u8];
@@ -182,8 +177,7 @@ fn rsa_modulus_with_leading_zero_octet_is_accepted() {
     assert_eq!(set.keys.len(), 1, "{:?}", set.skipped);
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn rsa_bad_members() {
     let base = vector_jwk("rs256-a");
     let mut even_n = member_bytes(&base, "n");
@@ -213,8 +207,7 @@ fn rsa_bad_members() {
     assert_eq!(one(with(base, "e", b64(&[0, 1, 0, 1]))).keys.len(), 1);
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn private_key_material_is_never_used() {
     for (kid, member) in [
         ("rs256-a", "d"),
@@ -229,8 +222,7 @@ fn private_key_material_is_never_used() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn use_key_ops_and_alg_rules() {
     let base = vector_jwk("ec256-a");
     assert_eq!(one(with(base.clone(), "use", json!("sig"))).keys.len(), 1);
@@ -275,8 +267,7 @@ fn use_key_ops_and_alg_rules() {
     assert!(skipped(with(base, "kty", json!("RSA-ish"))).contains("unsupported"));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn ec_rules() {
     let base = vector_jwk("ec256-a");
     let x = member_bytes(&base, "x");
@@ -318,8 +309,7 @@ fn ec_rules() {
     assert_eq!(fits.keys[0].alg, Some(Algorithm::ES512));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn okp_rules() {
     let base = vector_jwk("ed-a");
     let x = member_bytes(&base, "x");
@@ -336,8 +326,7 @@ fn okp_rules() {
     assert!(skipped(with(base, "x", b64(&bad))).contains("not a valid Ed25519 point"));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn oct_rules() {
     let oct = |k: &[u8]| {
         let mut key = Map::new();
@@ -362,8 +351,7 @@ fn oct_rules() {
     assert!(!format!("{set:?}").contains("super-secret"));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn mangled_jwks_never_panics() {
     // Every key of the vector JWKS with each member replaced by values
     // of the wrong type, wrong size or garbage.
@@ -399,8 +387,7 @@ fn mangled_jwks_never_panics() {
     assert!(lines > 100);
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn strict_base64url() {
     assert_eq!(b64url_decode("AQAB"), Some(vec![1, 0, 1]));
     assert_eq!(b64url_decode(""), Some(vec![]));
@@ -415,8 +402,7 @@ fn strict_base64url() {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn candidates_filter_by_kid_family_alg_and_hmac_length() {
     let mut hs_any = Map::new();
     hs_any.insert("kty".into(), json!("oct"));
@@ -464,8 +450,7 @@ fn candidates_filter_by_kid_family_alg_and_hmac_length() {
 
 /// The key selection of Envoy's jwt_verify_lib: a token's kid selects the
 /// keys with that kid plus the keys without any kid.
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn candidates_with_a_kid_include_keys_without_a_kid() {
     let set = jwks(vec![
         Value::Object(without(vector_jwk("rs3072-a"), "kid")),
@@ -515,8 +500,7 @@ fn candidates_with_a_kid_include_keys_without_a_kid() {
     assert!(!set.has_kid("ec384-a"));
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn skipped_keys_are_classified() {
     let rsa = vector_jwk("rs256-a");
     let enc = with(rsa.clone(), "use", json!("enc"));
@@ -577,8 +561,7 @@ fn rsa_n_prefix() -> String {
     vector_jwk("rs256-a")["n"].as_str().unwrap()[..16].to_owned()
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn vector_jwks_skips_exactly_the_bad_keys() {
     let doc: Value = serde_json::from_str(VECTORS).unwrap();
     let set = KeySet::from_json(doc["jwks"].to_string().as_bytes()).unwrap();
