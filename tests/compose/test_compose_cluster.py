@@ -146,6 +146,7 @@ def test_redis_partition_each_failure_mode_as_configured_and_recovery(healthy):
             for tok in (fresh, spent):
                 r = request(p[gw], "/api/x", tok)
                 assert r.status == 503, (gw, r)
+                assert json.loads(r.body)["reason"] == "rate_limit_unavailable", (gw, r)
             # Fail open, as configured there: allowed, even the spent tenant.
             assert request(p[gw], "/catalog/x", spent).status == 200
             assert request(p[gw], "/catalog/x", fresh).status == 200
@@ -180,7 +181,8 @@ def test_rls_restart(healthy):
     assert statuses(p["edge"], "/api/x", tok, 3) == [200] * 3
     st.stop("rls")
     try:
-        assert request(p["gw1"], "/api/x", tok).status == 503       # fail closed
+        r = request(p["gw1"], "/api/x", tok)                         # fail closed
+        assert r.status == 503 and json.loads(r.body)["reason"] == "rate_limit_unavailable", r
         assert request(p["gw2"], "/api/x", mint(tenant("rls-new"))).status == 503
         assert request(p["gw1"], "/catalog/x", tok).status == 200   # fail open
     finally:
