@@ -290,20 +290,31 @@ class Stack:
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 120) -> None:
+        t0 = time.monotonic()
+        steps = []
+
+        def done(step: str) -> None:
+            steps.append(f"{step} {time.monotonic() - t0:.1f} s")
         for gw in GATEWAYS:
             self.wait_gateway(gw, timeout)
+            done(gw)
         wait_for(lambda: self.edge_healthy_gateways() == 2, timeout,
                  "the edge to see both gateways healthy")
         wait_for(lambda: self.served_by_edge(6) == set(GATEWAYS), timeout,
                  "the edge to send requests to both gateways")
+        done("edge")
         # The whole path: token verified with keys from the IdP, limit decided by the RLS
         # with Redis (the fail-closed route answers 200 only then).
         n = iter(range(10**6))
         wait_for(lambda: request(self.port("edge", 10000), "/api/ready",
                                  mint(f"ready-{next(n)}")).status == 200,
                  timeout, "a request through edge, gateway, IdP keys, RLS and Redis", interval=0.25)
+        done("idp+rls+redis")
         wait_for(lambda: request(self.port("prometheus", 9090), "/-/ready").status == 200, timeout,
                  "Prometheus")
+        done("prometheus")
+        if time.monotonic() - t0 > 2:
+            self.log("ready after: " + ", ".join(steps))
 
     def edge_healthy_gateways(self) -> int:
         """How many gateways the edge's health checks see as healthy."""
