@@ -414,7 +414,11 @@ def main(argv=None) -> int:
     r = stack.docker("images", "-q", "--filter", f"reference={images.REPOSITORY}/*", check=False)
     if r.stdout.split():
         stack.docker("rmi", "-f", *sorted(set(r.stdout.split())), check=False)
-    stack.docker("image", "prune", "-f", check=False)
+    # Dangling layers: only on the private dockerd, which holds nothing but ours; on an
+    # existing engine `prune` would also take other people's (rmi above already removed
+    # the untagged parents of our images).
+    if eng.owned_pid:
+        stack.docker("image", "prune", "-f", check=False)
     eng.stop_if_owned()
     print("compose harness removed")
     return 0
