@@ -63,6 +63,7 @@ def test_prometheus_scrapes_both_gateways(healthy):
     p = st.ports()
     for gw in ("gw1", "gw2"):
         assert request(p[gw], "/orders", mint(tenant("prom"))).status == 200
+        assert request(p[gw], "/api/x", mint(tenant("prom"))).status == 200
 
     def query(expr: str) -> list:
         return prometheus_query(p["prometheus"], expr)
@@ -70,9 +71,12 @@ def test_prometheus_scrapes_both_gateways(healthy):
     def scraped():
         up = {r["metric"]["instance"]: r["value"][1] for r in query('up{job="edgeward-gateways"}')}
         allowed = {r["metric"]["instance"] for r in query('edgeward_jwt_allowed{rule="api"}')}
-        return up == {"gw1:9901": "1", "gw2:9901": "1"} and allowed == {"gw1:9901", "gw2:9901"}
-    wait_for(scraped, 30, "Prometheus to scrape edgeward_jwt_allowed{rule=api} from both gateways",
-             interval=0.5)
+        # The rate-limit filter's counters, labelled by policy (envoy/stats_tags.json).
+        limited = {r["metric"]["instance"] for r in query('edgeward_ratelimit_allowed{policy="api"} > 0')}
+        return up == {"gw1:9901": "1", "gw2:9901": "1"} and \
+            allowed == limited == {"gw1:9901", "gw2:9901"}
+    wait_for(scraped, 30, "Prometheus to scrape edgeward_jwt_allowed{rule=api} and "
+             "edgeward_ratelimit_allowed{policy=api} from both gateways", interval=0.5)
 
 
 def test_kill_one_gateway_the_other_serves_and_the_global_limit_holds(healthy):
