@@ -22,7 +22,7 @@ RLS_DIR     := services/ratelimit-service
 RLS_BIN     := $(RLS_DIR)/target/release/edgeward-ratelimit-service
 RLS_APT     := redis-server
 
-.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls fuzz fuzz-smoke fuzz-tools compose-apt compose-up compose-down e2e-compose oci
+.PHONY: help wasm wasm-target venv test test-core test-core-wasm clippy fmt-check e2e validate-configs demo bench clean rls fuzz fuzz-smoke fuzz-tools compose-apt compose-engine compose-up compose-down e2e-compose oci
 
 help:
 	@echo "make demo   build the filters, install Envoy, start the demo gateway"
@@ -33,6 +33,7 @@ help:
 	@echo "make fuzz-smoke  a short deterministic fuzz run per target (part of make test)"
 	@echo "make rls    build the Redis-backed Rate Limit Service ($(RLS_BIN))"
 	@echo "make compose-up    the whole gateway in docker-compose (installs Docker, starts a private dockerd if none runs)"
+	@echo "make compose-engine which Docker engine / compose CLI compose-up would use (starts nothing)"
 	@echo "make compose-down  remove every container, network and image compose-up made; stop its dockerd"
 	@echo "make e2e-compose   the tests across containers (tests/compose; part of make test)"
 	@echo "make oci    an OCI image layout per filter in the Wasm plugin format (dist/oci/, no network)"
@@ -132,8 +133,10 @@ rls:
 
 # The docker-compose harness (deploy/compose/). Images are built FROM scratch out of
 # what the targets above built plus Debian's redis-server and prometheus binaries;
-# harness.py installs docker.io/docker-compose and starts a private dockerd when no
-# Docker engine answers.
+# deploy/compose/engine.py uses a Docker engine that already answers (DOCKER_HOST, the
+# docker CLI's default, a rootless or Desktop socket) with `docker compose` v2 or
+# `docker-compose` v1 (EDGEWARD_COMPOSE picks one); only when none answers does it
+# install docker.io/docker-compose and start a private dockerd.
 COMPOSE_APT := redis-server prometheus
 compose-apt:
 	@missing=$$(for p in $(COMPOSE_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -144,6 +147,9 @@ compose-apt:
 
 compose-up: wasm venv rls compose-apt
 	$(PY) deploy/compose/composectl.py up
+
+compose-engine: venv
+	@$(PY) deploy/compose/composectl.py engine || true
 
 compose-down: venv
 	$(PY) deploy/compose/composectl.py down

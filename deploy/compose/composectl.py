@@ -5,6 +5,7 @@
     composectl.py down      remove every container, network and image `up` made; stop the
                          private dockerd if `up` started it
     composectl.py status    what runs, and on which 127.0.0.1 ports
+    composectl.py engine    which Docker engine and compose CLI `up` would use (starts nothing)
 
 The tests (tests/compose/) drive the same `Stack` with their own project name and image
 tag, so they never touch a stack `make compose-up` started.
@@ -38,15 +39,30 @@ ISSUER = "https://idp.edgeward.compose"
 AUDIENCE = "edgeward-api"
 
 
-def compose_command(env: dict) -> list[str]:
-    """`docker compose` (v2) when the plugin is there, else `docker-compose` (v1)."""
+def _runs(cmd: list[str], env: dict) -> bool:
     try:
-        r = subprocess.run(["docker", "compose", "version"], env=env, capture_output=True, timeout=20)
-        if r.returncode == 0:
-            return ["docker", "compose"]
+        return subprocess.run([*cmd, "version"], env=env, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
-        pass
-    if shutil.which("docker-compose"):
+        return False
+
+
+def compose_command(env: dict) -> list[str]:
+    """The compose CLI to run: `EDGEWARD_COMPOSE` when set (`docker compose` or
+    `docker-compose`, checked with `version`), else `docker compose` (v2) when the
+    plugin is there, else `docker-compose` (v1, or v2's standalone binary). The compose
+    file (format 2.4) and every flag used here mean the same to both."""
+    chosen = env.get("EDGEWARD_COMPOSE", "").split()
+    if chosen:
+        if chosen not in (["docker", "compose"], ["docker-compose"]):
+            raise EngineUnavailable(f"EDGEWARD_COMPOSE={' '.join(chosen)!r}: "
+                                    "give 'docker compose' or 'docker-compose'")
+        if not _runs(chosen, env):
+            raise EngineUnavailable(f"EDGEWARD_COMPOSE={' '.join(chosen)!r} does not run "
+                                    f"(`{' '.join(chosen)} version` failed)")
+        return chosen
+    if shutil.which("docker") and _runs(["docker", "compose"], env):
+        return ["docker", "compose"]
+    if shutil.which("docker-compose") and _runs(["docker-compose"], env):
         return ["docker-compose"]
     raise EngineUnavailable("neither `docker compose` nor `docker-compose` is installed "
                             "(apt-get install docker-compose)")
@@ -274,20 +290,31 @@ class Stack:
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 120) -> None:
+        t0 = time.monotonic()
+        steps = []
+
+        def done(step: str) -> None:
+            steps.append(f"{step} {time.monotonic() - t0:.1f} s")
         for gw in GATEWAYS:
             self.wait_gateway(gw, timeout)
+            done(gw)
         wait_for(lambda: self.edge_healthy_gateways() == 2, timeout,
                  "the edge to see both gateways healthy")
         wait_for(lambda: self.served_by_edge(6) == set(GATEWAYS), timeout,
                  "the edge to send requests to both gateways")
+        done("edge")
         # The whole path: token verified with keys from the IdP, limit decided by the RLS
         # with Redis (the fail-closed route answers 200 only then).
         n = iter(range(10**6))
         wait_for(lambda: request(self.port("edge", 10000), "/api/ready",
                                  mint(f"ready-{next(n)}")).status == 200,
                  timeout, "a request through edge, gateway, IdP keys, RLS and Redis", interval=0.25)
+        done("idp+rls+redis")
         wait_for(lambda: request(self.port("prometheus", 9090), "/-/ready").status == 200, timeout,
                  "Prometheus")
+        done("prometheus")
+        if time.monotonic() - t0 > 2:
+            self.log("ready after: " + ", ".join(steps))
 
     def edge_healthy_gateways(self) -> int:
         """How many gateways the edge's health checks see as healthy."""
@@ -348,8 +375,21 @@ Stop and remove everything: make compose-down
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("up", "down", "status"))
+    p.add_argument("command", choices=("up", "down", "status", "engine"))
     args = p.parse_args(argv)
+    if args.command == "engine":
+        eng = Engine.find()
+        if eng is None:
+            print("no Docker engine answers (tried: " + ", ".join(
+                h or "the docker CLI's default" for h in engine_mod.candidate_hosts(dict(os.environ)))
+                + "): `make compose-up` would start a private dockerd")
+            return 1
+        try:
+            flavour = " ".join(compose_command(eng.env))
+        except EngineUnavailable as e:
+            flavour = f"none ({e})"
+        print(f"engine: {eng.describe()}\ncompose: {flavour}")
+        return 0
     if args.command == "up":
         eng = Engine.ensure()
         stack = Stack(eng, PROJECT, "dev")
@@ -374,7 +414,11 @@ def main(argv=None) -> int:
     r = stack.docker("images", "-q", "--filter", f"reference={images.REPOSITORY}/*", check=False)
     if r.stdout.split():
         stack.docker("rmi", "-f", *sorted(set(r.stdout.split())), check=False)
-    stack.docker("image", "prune", "-f", check=False)
+    # Dangling layers: only on the private dockerd, which holds nothing but ours; on an
+    # existing engine `prune` would also take other people's (rmi above already removed
+    # the untagged parents of our images).
+    if eng.owned_pid:
+        stack.docker("image", "prune", "-f", check=False)
     eng.stop_if_owned()
     print("compose harness removed")
     return 0

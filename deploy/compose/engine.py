@@ -1,17 +1,24 @@
 """A Docker engine for the compose harness: an existing one, or a private dockerd.
 
 Order of preference:
-1. `DOCKER_HOST`, or the default socket, when a daemon answers there (never stopped
-   by us);
+1. an engine that already runs and answers, never started or stopped by us:
+   `DOCKER_HOST` when it is set; else the docker CLI's own default (its current
+   context, normally /var/run/docker.sock); else a rootless or Docker Desktop socket
+   that exists (`$XDG_RUNTIME_DIR/docker.sock`, `/run/user/<uid>/docker.sock`,
+   `~/.docker/run/docker.sock`, `~/.docker/desktop/docker.sock`), used through
+   `DOCKER_HOST=unix://...`;
 2. the private dockerd an earlier `make compose-up` started (state file below);
-3. a new private dockerd: `--data-root` under the repo's `.compose/`, vfs storage,
-   no iptables, no default bridge (user-defined networks only), its own socket. Its
-   pid goes into the state file so `compose-down` (or the test session that started
-   it) stops exactly that process.
+3. only when none of these answers, a new private dockerd: `--data-root` under the
+   repo's `.compose/`, vfs storage, no iptables, no default bridge (user-defined
+   networks only), its own socket. Its pid goes into the state file so
+   `compose-down` (or the test session that started it) stops exactly that process.
 
-Docker itself (`docker.io`, `docker-compose`) is apt-installed when `dockerd` is
-missing and we are root. `EngineUnavailable` says why Docker cannot run here; the
-tests turn it into a skip with that message.
+The engine must be local: the harness bind-mounts rendered configs from `.compose/run/`.
+Docker itself (`docker.io`, `docker-compose`) is apt-installed when we are root and
+`dockerd` is missing, or when an engine's socket answers `/_ping` but there is no
+docker CLI to drive it. `EngineUnavailable` says why Docker cannot run here; the
+tests turn it into a skip with that message. `composectl.py engine` (`make
+compose-engine`) prints what would be used, starting nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -51,6 +60,57 @@ def _answers(env: dict, timeout: float = 10.0) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0 and r.stdout.strip() != ""
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def candidate_hosts(environ: dict) -> list[str | None]:
+    """Where an engine that already runs may answer, in order of preference. `None`
+    is the docker CLI's own default (its context, normally /var/run/docker.sock).
+    An explicit DOCKER_HOST is the only candidate: the user chose that engine."""
+    if environ.get("DOCKER_HOST"):
+        return [environ["DOCKER_HOST"]]
+    hosts: list[str | None] = [None]
+    uid = os.getuid()
+    home = Path(environ["HOME"]) if environ.get("HOME") else None
+    paths = []
+    if environ.get("XDG_RUNTIME_DIR"):
+        paths.append(Path(environ["XDG_RUNTIME_DIR"]) / "docker.sock")   # rootless dockerd
+    paths.append(Path(f"/run/user/{uid}/docker.sock"))
+    if home:
+        paths += [home / ".docker" / "run" / "docker.sock",              # Docker Desktop
+                  home / ".docker" / "desktop" / "docker.sock"]
+    for path in paths:
+        host = f"unix://{path}"
+        if host not in hosts and _is_socket(path):
+            hosts.append(host)
+    return hosts
+
+
+def _pings(host: str, timeout: float = 2.0) -> bool:
+    """True when a Docker API answers `GET /_ping` on a unix:// host (no CLI needed)."""
+    if not host.startswith("unix://"):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(host.removeprefix("unix://"))
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = b""
+            while len(reply) < 4096:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return False
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head.split(b" ", 2)[1:2] == [b"200"] and body.strip() == b"OK"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -87,13 +147,16 @@ class Engine:
 
     # ------------------------------------------------------------------
     @classmethod
-    def find(cls) -> "Engine | None":
+    def find(cls, environ: dict | None = None) -> "Engine | None":
         """An engine that answers now, without starting anything."""
-        if _answers(dict(os.environ)):
-            return cls(os.environ.get("DOCKER_HOST"), None)
+        environ = dict(os.environ) if environ is None else environ
+        for host in candidate_hosts(environ):
+            env = dict(environ) if host is None else dict(environ, DOCKER_HOST=host)
+            if _answers(env):
+                return cls(host, None)
         state = _read_state()
         if state and _pid_alive(state["pid"]):
-            env = dict(os.environ, DOCKER_HOST=state["host"])
+            env = dict(environ, DOCKER_HOST=state["host"])
             if _answers(env):
                 return cls(state["host"], state["pid"])
         return None
@@ -104,10 +167,28 @@ class Engine:
         found = cls.find()
         if found:
             return found
+        if shutil.which("docker") is None:
+            pinging = [h for h in candidate_hosts(dict(os.environ)) if h and _pings(h)]
+            if pinging:
+                # An engine runs, only the CLI is missing: install it, start nothing.
+                if not install:
+                    raise EngineUnavailable(f"a Docker engine answers on {pinging[0]} but the "
+                                            "docker CLI is not installed")
+                log(f"a Docker engine answers on {pinging[0]}; installing the docker CLI")
+                _apt_install(log)
+                found = cls.find()
+                if found:
+                    return found
         if shutil.which("dockerd") is None:
             if not install:
                 raise EngineUnavailable("no Docker engine answers and dockerd is not installed")
             _apt_install(log)
+            found = cls.find()   # the package may have brought a daemon that now runs
+            if found:
+                return found
+        if os.environ.get("DOCKER_HOST"):
+            log(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer: "
+                "starting a private dockerd instead")
         return _start_private(log, timeout)
 
     def stop_if_owned(self, log=print) -> None:

@@ -5,8 +5,9 @@ The host reaches containers only through ports published on 127.0.0.1; faults ar
 with Docker: `kill`/`stop`/`start` (crash, outage, restart), `network disconnect` /
 `connect` (a partition). Every wait is for a condition, with a deadline.
 
-Limits (deploy/compose/limits.yaml): 5 per tenant per hour on /api/ (fail closed: RLS
-or Redis unreachable -> 503) and on /catalog/ (fail open: -> allowed). Each test uses
+Limits (edgeward's rate-limit filter in global mode against the RLS, deploy/compose/limits.yaml):
+5 per tenant per hour on /api/ (fail closed: RLS or Redis unreachable -> 503) and on
+/catalog/ (fail open: -> allowed). Each test uses
 its own tenants, so the counters of one test never reach another.
 """
 
@@ -62,6 +63,7 @@ def test_prometheus_scrapes_both_gateways(healthy):
     p = st.ports()
     for gw in ("gw1", "gw2"):
         assert request(p[gw], "/orders", mint(tenant("prom"))).status == 200
+        assert request(p[gw], "/api/x", mint(tenant("prom"))).status == 200
 
     def query(expr: str) -> list:
         return prometheus_query(p["prometheus"], expr)
@@ -69,9 +71,12 @@ def test_prometheus_scrapes_both_gateways(healthy):
     def scraped():
         up = {r["metric"]["instance"]: r["value"][1] for r in query('up{job="edgeward-gateways"}')}
         allowed = {r["metric"]["instance"] for r in query('edgeward_jwt_allowed{rule="api"}')}
-        return up == {"gw1:9901": "1", "gw2:9901": "1"} and allowed == {"gw1:9901", "gw2:9901"}
-    wait_for(scraped, 30, "Prometheus to scrape edgeward_jwt_allowed{rule=api} from both gateways",
-             interval=0.5)
+        # The rate-limit filter's counters, labelled by policy (envoy/stats_tags.json).
+        limited = {r["metric"]["instance"] for r in query('edgeward_ratelimit_allowed{policy="api"} > 0')}
+        return up == {"gw1:9901": "1", "gw2:9901": "1"} and \
+            allowed == limited == {"gw1:9901", "gw2:9901"}
+    wait_for(scraped, 30, "Prometheus to scrape edgeward_jwt_allowed{rule=api} and "
+             "edgeward_ratelimit_allowed{policy=api} from both gateways", interval=0.5)
 
 
 def test_kill_one_gateway_the_other_serves_and_the_global_limit_holds(healthy):
@@ -92,7 +97,10 @@ def test_kill_one_gateway_the_other_serves_and_the_global_limit_holds(healthy):
     r = request(p["edge"], "/api/orders", tok)
     assert (r.status, r.headers["x-edgeward-gateway"]) == (200, "gw2")
     r = request(p["edge"], "/api/orders", tok)
-    assert r.status == 429 and r.headers.get("x-envoy-ratelimited") == "true", r
+    assert r.status == 429, r
+    # Refused by edgeward's rate-limit filter on the RLS's verdict (not a local count).
+    assert json.loads(r.body)["reason"] == "quota_exceeded" and json.loads(r.body)["policy"] == "api", r
+    assert int(r.headers["retry-after"]) >= 1, r
     assert request(p["gw2"], "/api/orders", tok).status == 429
     # Prometheus notices: gw1's target goes down, gw2's stays up.
     wait_for(lambda: {r["metric"]["instance"]: r["value"][1] for r in prometheus_query(
@@ -142,6 +150,7 @@ def test_redis_partition_each_failure_mode_as_configured_and_recovery(healthy):
             for tok in (fresh, spent):
                 r = request(p[gw], "/api/x", tok)
                 assert r.status == 503, (gw, r)
+                assert json.loads(r.body)["reason"] == "rate_limit_unavailable", (gw, r)
             # Fail open, as configured there: allowed, even the spent tenant.
             assert request(p[gw], "/catalog/x", spent).status == 200
             assert request(p[gw], "/catalog/x", fresh).status == 200
@@ -176,7 +185,8 @@ def test_rls_restart(healthy):
     assert statuses(p["edge"], "/api/x", tok, 3) == [200] * 3
     st.stop("rls")
     try:
-        assert request(p["gw1"], "/api/x", tok).status == 503       # fail closed
+        r = request(p["gw1"], "/api/x", tok)                         # fail closed
+        assert r.status == 503 and json.loads(r.body)["reason"] == "rate_limit_unavailable", r
         assert request(p["gw2"], "/api/x", mint(tenant("rls-new"))).status == 503
         assert request(p["gw1"], "/catalog/x", tok).status == 200   # fail open
     finally:
