@@ -201,7 +201,10 @@ fn read_head<H: Host>(host: &H, reads: HeadReads) -> Option<crate::http::Request
             Err(e) => {
                 host.log(
                     LogLevel::Error,
-                    &format!("{}: cannot read request headers: {e}", RateLimitFilter::NAME),
+                    &format!(
+                        "{}: cannot read request headers: {e}",
+                        RateLimitFilter::NAME
+                    ),
                 );
                 return None;
             }
