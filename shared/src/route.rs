@@ -100,6 +100,17 @@ impl Captures {
 }
 
 impl RouteMatch {
+    /// Whether matching reads `:method` (a filter that fetches single
+    /// headers skips it otherwise).
+    pub fn reads_method(&self) -> bool {
+        !self.methods.is_empty()
+    }
+
+    /// Whether matching reads `:authority`.
+    pub fn reads_authority(&self) -> bool {
+        !self.hosts.is_empty()
+    }
+
     /// Matches any request.
     pub fn any() -> RouteMatch {
         RouteMatch {

@@ -597,3 +597,44 @@ fn local_first_spends_a_lease_without_calls_until_it_runs_out_or_expires() {
     );
     assert_eq!(host.grpc_calls.borrow().len(), 4);
 }
+
+/// With no `header` dimension the filter reads `:path`, `:method` and
+/// `:authority` one by one (not the whole map): a `match` on methods and
+/// hosts, and a `method` dimension, must still see them.
+#[test]
+fn methods_hosts_and_the_method_dimension_without_the_header_map() {
+    let host = FakeHost::new(NOW_MS);
+    let cfg = json!({"policies": [
+        {"name": "posts", "match": {"prefix": "/", "methods": ["POST"], "hosts": ["api"]},
+         "key": [{"dimension": "method"}],
+         "limit": {"fixed_window": {"requests": 1, "window_s": 60}}},
+        {"name": "per-method", "key": [{"dimension": "method"}],
+         "limit": {"fixed_window": {"requests": 2, "window_s": 60}}}]});
+    let mut d = vm(&host, 1, &cfg);
+    let mut run = |id: u32, method: &str, authority: &str| {
+        host.start_stream(
+            id,
+            &[
+                (":method", method),
+                (":path", "/x"),
+                (":authority", authority),
+            ],
+        );
+        let status = match d.on_request_headers(&host, id, true) {
+            Action::Continue => None,
+            Action::Pause => host.stream(id).reply.map(|r| r.status),
+        };
+        d.on_done(id);
+        status
+    };
+    assert_eq!(run(2, "POST", "api"), None);
+    // The second POST to host api: "posts" (1 per minute) denies.
+    assert_eq!(run(3, "POST", "api"), Some(429));
+    // Another host: "posts" does not match, "per-method" counts POST (2nd).
+    assert_eq!(run(4, "POST", "other"), None);
+    assert_eq!(run(5, "POST", "other"), Some(429));
+    // GET has a counter of its own under "per-method".
+    assert_eq!(run(6, "GET", "api"), None);
+    assert_eq!(run(7, "GET", "api"), None);
+    assert_eq!(run(8, "GET", "api"), Some(429));
+}

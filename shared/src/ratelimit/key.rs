@@ -12,6 +12,7 @@ use super::rls::Descriptor;
 use crate::http::RequestHead;
 use crate::identity::Identity;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub const MAX_VALUE_BYTES: usize = 256;
@@ -27,25 +28,27 @@ pub struct Facts<'a> {
     pub route_name: Option<&'a str>,
 }
 
-fn bounded(v: String) -> String {
+fn bounded(v: Cow<'_, str>) -> Cow<'_, str> {
     if v.len() <= MAX_VALUE_BYTES {
         return v;
     }
     use sha2::Digest;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = sha2::Sha256::digest(v.as_bytes());
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");
     for b in d.iter() {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
-    out
+    Cow::Owned(out)
 }
 
-fn claim_text(v: &Value) -> Option<String> {
+fn claim_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         // Lists and objects have no one value to count by.
         _ => None,
     }
@@ -53,21 +56,38 @@ fn claim_text(v: &Value) -> Option<String> {
 
 /// The value of one dimension, `None` when the request lacks it.
 pub fn value(facts: &Facts, d: &Dimension) -> Option<String> {
-    let v = match d {
-        Dimension::Tenant => facts.identity?.tenant.clone(),
-        Dimension::Subject => facts.identity?.sub.clone(),
-        Dimension::ClientId => facts.identity?.client_id.clone(),
-        Dimension::Claim(path) => claim_text(facts.identity?.claim(path)?),
-        Dimension::ClientIp => facts.client_ip.map(|ip| ip.to_string()),
-        Dimension::Route => facts.route_name.map(str::to_string),
-        Dimension::Path => Some(facts.path.to_string()),
+    value_ref(facts, d).map(Cow::into_owned)
+}
+
+/// [`value`], borrowed from the request where it can be (no copy per
+/// request for a header, the path or the method).
+fn value_ref<'a>(facts: &Facts<'a>, d: &'a Dimension) -> Option<Cow<'a, str>> {
+    let v: Cow<'a, str> = match d {
+        Dimension::Tenant => Cow::Borrowed(facts.identity?.tenant.as_deref()?),
+        Dimension::Subject => Cow::Borrowed(facts.identity?.sub.as_deref()?),
+        Dimension::ClientId => Cow::Borrowed(facts.identity?.client_id.as_deref()?),
+        Dimension::Claim(path) => claim_text(facts.identity?.claim(path)?)?,
+        Dimension::ClientIp => Cow::Owned(facts.client_ip?.to_string()),
+        Dimension::Route => Cow::Borrowed(facts.route_name?),
+        Dimension::Path => Cow::Borrowed(facts.path),
         Dimension::Header(name) => {
-            let mut values = facts.head.all(name).peekable();
-            values.peek()?;
-            Some(values.collect::<Vec<_>>().join(","))
+            let mut values = facts.head.all(name);
+            let first = values.next()?;
+            match values.next() {
+                None => Cow::Borrowed(first),
+                Some(second) => {
+                    let mut joined = String::with_capacity(first.len() + second.len() + 1);
+                    joined.push_str(first);
+                    for v in std::iter::once(second).chain(values) {
+                        joined.push(',');
+                        joined.push_str(v);
+                    }
+                    Cow::Owned(joined)
+                }
+            }
         }
-        Dimension::Method => Some(facts.head.method().to_string()),
-    }?;
+        Dimension::Method => Cow::Borrowed(facts.head.method()),
+    };
     Some(bounded(v))
 }
 
@@ -76,14 +96,16 @@ pub fn value(facts: &Facts, d: &Dimension) -> Option<String> {
 /// the descriptor (`policy` first, then each dimension; absent is ""),
 /// built only when `with_descriptor` (global policies).
 pub fn build(policy: &Policy, facts: &Facts, with_descriptor: bool) -> (Vec<u8>, Descriptor) {
-    let mut raw = Vec::with_capacity(32);
+    // Room for the stored key's 4-byte header (`StoredKey::from_raw`
+    // prepends it in place).
+    let mut raw = Vec::with_capacity(48);
     let mut entries = Vec::new();
     if with_descriptor {
         entries.reserve(policy.key.len() + 1);
         entries.push(("policy".to_string(), policy.name.clone()));
     }
     for part in &policy.key {
-        let v = value(facts, &part.dimension);
+        let v = value_ref(facts, &part.dimension);
         match &v {
             None => raw.push(0),
             Some(s) => {
@@ -93,7 +115,10 @@ pub fn build(policy: &Policy, facts: &Facts, with_descriptor: bool) -> (Vec<u8>,
             }
         }
         if with_descriptor {
-            entries.push((part.descriptor_key.clone(), v.unwrap_or_default()));
+            entries.push((
+                part.descriptor_key.clone(),
+                v.map(Cow::into_owned).unwrap_or_default(),
+            ));
         }
     }
     (

@@ -136,6 +136,26 @@ pub fn unavailable_reply(policy: &str) -> LocalReply {
         .into_reply("ratelimit")
 }
 
+/// Appends `n` in decimal, without the formatting machinery (this runs
+/// for every request).
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(i..).unwrap_or(&[]) {
+        out.push(char::from(d));
+    }
+}
+
 /// The filter-state record. Built by hand: it is written for every
 /// request, and policy names need no JSON escaping (`[A-Za-z0-9_-]`).
 pub fn decision_json(
@@ -145,30 +165,44 @@ pub fn decision_json(
     shadow_limited: &[&str],
     names: &[String],
 ) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(96 + 64 * results.len());
-    let _ = write!(out, "{{\"decision\":\"{decision}\",\"policy\":");
+    let mut out = String::with_capacity(64 + 80 * results.len());
+    out.push_str("{\"decision\":\"");
+    out.push_str(decision);
+    out.push_str("\",\"policy\":");
     match policy {
         Some(p) => {
-            let _ = write!(out, "\"{p}\"");
+            out.push('"');
+            out.push_str(p);
+            out.push('"');
         }
         None => out.push_str("null"),
     }
     out.push_str(",\"shadow_limited\":[");
     for (i, n) in shadow_limited.iter().enumerate() {
-        let _ = write!(out, "{}\"{n}\"", if i > 0 { "," } else { "" });
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(n);
+        out.push('"');
     }
     out.push_str("],\"policies\":[");
     for (i, r) in results.iter().enumerate() {
         let name = names.get(r.policy).map(String::as_str).unwrap_or("");
-        let _ = write!(
-            out,
-            "{}{{\"name\":\"{name}\",\"allowed\":{},\"remaining\":{},\"source\":\"{}\"}}",
-            if i > 0 { "," } else { "" },
-            r.allowed,
-            r.remaining,
-            r.source.label()
-        );
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":\"");
+        out.push_str(name);
+        out.push_str(if r.allowed {
+            "\",\"allowed\":true,\"remaining\":"
+        } else {
+            "\",\"allowed\":false,\"remaining\":"
+        });
+        push_u64(&mut out, r.remaining);
+        out.push_str(",\"source\":\"");
+        out.push_str(r.source.label());
+        out.push_str("\"}");
     }
     out.push_str("]}");
     out
@@ -188,6 +222,15 @@ mod tests {
             reset_ms: 1500,
             retry_after_ms: 1200,
             source: Source::Local,
+        }
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for n in [0, 7, 10, 999, 1_000_000_007, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
         }
     }
 

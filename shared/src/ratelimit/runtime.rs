@@ -145,6 +145,72 @@ pub struct RateLimitFilter {
     calls: BTreeMap<u32, Call>,
     /// Headers for allowed responses (`response_headers: all`).
     stashed: BTreeMap<StreamId, Vec<(String, String)>>,
+    reads: HeadReads,
+}
+
+/// Which request headers the configured policies read, decided at
+/// configure time: the whole header map costs a host call and a copy of
+/// every header, single `:path` / `:method` / `:authority` reads are
+/// cheaper when nothing else is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadReads {
+    /// A `header` dimension (all values of a header, joined) or
+    /// `x-forwarded-for` (`client_ip` behind trusted hops): only the whole
+    /// map has every value of a repeated header.
+    whole_map: bool,
+    method: bool,
+    authority: bool,
+}
+
+impl HeadReads {
+    fn of(cfg: &RateLimitConfig) -> HeadReads {
+        let any_dim = |f: &dyn Fn(&Dimension) -> bool| {
+            cfg.policies
+                .iter()
+                .any(|p| p.key.iter().any(|k| f(&k.dimension)))
+        };
+        HeadReads {
+            whole_map: any_dim(&|d| matches!(d, Dimension::Header(_)))
+                || (cfg.trusted_hops > 0 && any_dim(&|d| *d == Dimension::ClientIp)),
+            method: any_dim(&|d| *d == Dimension::Method)
+                || cfg.policies.iter().any(|p| p.route.reads_method()),
+            authority: cfg.policies.iter().any(|p| p.route.reads_authority()),
+        }
+    }
+}
+
+/// The request head with what `reads` asks for: the whole map, or single
+/// pseudo-header reads (Envoy keeps one value of each). `None`: the host
+/// failed (logged).
+fn read_head<H: Host>(host: &H, reads: HeadReads) -> Option<crate::http::RequestHead> {
+    if reads.whole_map {
+        return request_head_or_log(host, RateLimitFilter::NAME);
+    }
+    let mut pairs = Vec::with_capacity(3);
+    for (name, wanted) in [
+        (":path", true),
+        (":method", reads.method),
+        (":authority", reads.authority),
+    ] {
+        if !wanted {
+            continue;
+        }
+        match host.request_header(name) {
+            Ok(Some(v)) => pairs.push((name.to_string(), v)),
+            Ok(None) => {}
+            Err(e) => {
+                host.log(
+                    LogLevel::Error,
+                    &format!(
+                        "{}: cannot read request headers: {e}",
+                        RateLimitFilter::NAME
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    Some(crate::http::RequestHead::new(pairs))
 }
 
 impl Filter for RateLimitFilter {
@@ -157,7 +223,7 @@ impl Filter for RateLimitFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, stream: StreamId, _eos: bool) -> Verdict {
-        let Some(head) = request_head_or_log(host, Self::NAME) else {
+        let Some(head) = read_head(host, self.reads) else {
             return refuse(host, Reason::InternalError);
         };
         let path = match self.cfg.path_policy.check(head.raw_path()) {
@@ -245,7 +311,7 @@ impl Filter for RateLimitFilter {
         if matched.is_empty() {
             return Verdict::Continue;
         }
-        match self.decide(host, stream, matched) {
+        match self.decide(host, stream, matched, host.now_ms()) {
             Decision::Continue => Verdict::Continue,
             Decision::Hold => Verdict::Hold,
             Decision::Reply(reply) => {
@@ -341,6 +407,7 @@ fn internal_error() -> Decision {
 impl RateLimitFilter {
     pub fn new(cfg: RateLimitConfig, seed: u64) -> Self {
         let names = cfg.policies.iter().map(|p| p.name.clone()).collect();
+        let reads = HeadReads::of(&cfg);
         let metrics = cfg
             .policies
             .iter()
@@ -354,6 +421,7 @@ impl RateLimitFilter {
             pending: BTreeMap::new(),
             calls: BTreeMap::new(),
             stashed: BTreeMap::new(),
+            reads,
         }
     }
 
@@ -369,10 +437,10 @@ impl RateLimitFilter {
     fn matched(&self, policy: usize, facts: &Facts) -> Matched {
         let p = &self.cfg.policies[policy.min(self.cfg.policies.len() - 1)];
         let (raw, descriptor) = build(p, facts, p.mode == Mode::Global);
-        let key = StoredKey::new(policy, p.limit.kind(), &raw);
+        let key = StoredKey::from_raw(policy, p.limit.kind(), raw);
         let bucket = bucket_of(self.seed, key.bytes(), self.cfg.buckets);
         let lease = p.local_first.map(|_| {
-            let key = StoredKey::new(policy, Limit::Lease.kind(), &raw);
+            let key = key.with_kind(Limit::Lease.kind());
             Charge {
                 policy,
                 bucket: bucket_of(self.seed, key.bytes(), self.cfg.buckets),
@@ -411,8 +479,8 @@ impl RateLimitFilter {
         host: &H,
         stream: StreamId,
         mut matched: Vec<Matched>,
+        now: u64,
     ) -> Decision {
-        let now = host.now_ms();
         let local: Vec<&Matched> = matched
             .iter()
             .filter(|m| !self.is_global(m.policy))
@@ -430,6 +498,7 @@ impl RateLimitFilter {
                 &Extra::default(),
                 Vec::new(),
                 None,
+                now,
             );
         }
         let mut shadow_limited = Vec::new();
@@ -503,7 +572,15 @@ impl RateLimitFilter {
                 fallback: Vec::new(),
                 leased,
             };
-            return self.take_and_finish(host, stream, &matched, &extra, lease_results, snapshots);
+            return self.take_and_finish(
+                host,
+                stream,
+                &matched,
+                &extra,
+                lease_results,
+                snapshots,
+                now,
+            );
         }
         let descriptors: Vec<&Matched> = global.iter().filter_map(|&i| matched.get(i)).collect();
         match self.dispatch(host, &descriptors) {
@@ -784,11 +861,20 @@ impl RateLimitFilter {
             leased: pending.leased,
         };
         // The wait for the service took time: read the records afresh.
-        self.take_and_finish(host, stream, &pending.matched, &extra, global_results, None)
+        self.take_and_finish(
+            host,
+            stream,
+            &pending.matched,
+            &extra,
+            global_results,
+            None,
+            now,
+        )
     }
 
     /// Takes the local (and fallback) charges, then allows, or denies if a
-    /// race made one no longer fit.
+    /// race made one no longer fit. `now`: read once per callback.
+    #[allow(clippy::too_many_arguments)]
     fn take_and_finish<H: Host>(
         &mut self,
         host: &H,
@@ -797,8 +883,8 @@ impl RateLimitFilter {
         extra: &Extra,
         mut results: Vec<PolicyResult>,
         prefetched: Option<Vec<Snapshot>>,
+        now: u64,
     ) -> Decision {
-        let now = host.now_ms();
         let fallback = &extra.fallback;
         let items: Vec<&Matched> = matched
             .iter()

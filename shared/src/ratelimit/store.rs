@@ -53,6 +53,24 @@ impl StoredKey {
         }
         StoredKey(k)
     }
+    /// [`StoredKey::new`] reusing `raw`'s buffer (no copy when the
+    /// dimension bytes are short enough to be kept as they are).
+    pub fn from_raw(policy: usize, kind: u8, mut raw: Vec<u8>) -> StoredKey {
+        if raw.len() > MAX_RAW_BYTES {
+            return StoredKey::new(policy, kind, &raw);
+        }
+        let p = u16::try_from(policy).unwrap_or(u16::MAX).to_be_bytes();
+        raw.splice(0..0, [p[0], p[1], kind, 0]);
+        StoredKey(raw)
+    }
+    /// The same key under another algorithm kind (the lease of a policy's key).
+    pub fn with_kind(&self, kind: u8) -> StoredKey {
+        let mut k = self.0.clone();
+        if let Some(b) = k.get_mut(2) {
+            *b = kind;
+        }
+        StoredKey(k)
+    }
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }
@@ -87,7 +105,7 @@ impl Record {
         if v != VERSION {
             return None;
         }
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(WAYS);
         while let Some((&n, r)) = rest.split_first() {
             let n = usize::from(n);
             if n == 0 || n > MAX_KEY_BYTES || r.len() < n + State::ENCODED_LEN {
@@ -137,7 +155,11 @@ pub struct Snapshot {
 }
 
 pub fn bucket_key(n: u32) -> String {
-    format!("edgeward.rl.b.{n}")
+    // Built without `format!`: one per request and policy.
+    let mut k = String::with_capacity(24);
+    k.push_str("edgeward.rl.b.");
+    super::response::push_u64(&mut k, u64::from(n));
+    k
 }
 
 pub fn overflow_key(policy: usize) -> String {
@@ -400,6 +422,11 @@ mod tests {
         assert_eq!(StoredKey::header(long.bytes()), Some((3, b'F')));
         assert_ne!(long, StoredKey::new(3, b'F', &[b'y'; 100]));
         assert_ne!(StoredKey::new(0, b'F', b"a"), StoredKey::new(1, b'F', b"a"));
+        for raw in [&b""[..], b"abc", &[b'z'; 40], &[b'z'; 41], &[b'q'; 300]] {
+            let k = StoredKey::new(5, b'T', raw);
+            assert_eq!(StoredKey::from_raw(5, b'T', raw.to_vec()), k);
+            assert_eq!(k.with_kind(b'L'), StoredKey::new(5, b'L', raw));
+        }
     }
 
     #[test]
@@ -475,6 +502,12 @@ mod tests {
         // the re-read sees the full count.
         let o = take(&host, &c, Some(stale), NOW, &rec).unwrap();
         assert!(!o.check.allowed);
+    }
+
+    #[test]
+    fn bucket_keys() {
+        assert_eq!(bucket_key(0), "edgeward.rl.b.0");
+        assert_eq!(bucket_key(4_294_967_295), "edgeward.rl.b.4294967295");
     }
 
     #[test]
