@@ -32,12 +32,12 @@
 
 use crate::config::{err, ConfigError};
 use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
+use crate::host::BodyHost;
 use crate::host::{
     CalloutResponse, Callouts, Clock, ContextSwitch, GrpcCallRequest, GrpcCallouts, GrpcResponse,
     Host, HostError, HttpCallRequest, LocalReply, LogLevel, Logger, Metrics, PluginHost,
     SharedStore, SharedValue, StreamHost,
 };
-use crate::host::BodyHost;
 use crate::http::RequestHead;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -261,7 +261,10 @@ impl<P: Pair> Chain<P> {
             };
             self.set_stage(id, None);
             if let Err(e) = streams.enter(host, id) {
-                host.log(LogLevel::Warn, &format!("{}: request {id} is gone: {e}", P::NAME));
+                host.log(
+                    LogLevel::Warn,
+                    &format!("{}: request {id} is gone: {e}", P::NAME),
+                );
                 continue;
             }
             let waiting = Waiting { held: false, ..w };
@@ -372,9 +375,8 @@ impl<P: Pair> Filter for Chain<P> {
             }
             found[i] = Some(value);
         }
-        let part = |i: usize| {
-            found[i].ok_or_else(|| err("", format!("missing field `{}`", names[i])))
-        };
+        let part =
+            |i: usize| found[i].ok_or_else(|| err("", format!("missing field `{}`", names[i])));
         let (a, b) = (part(0)?, part(1)?);
         let shared = RefCell::new(Shared::default());
         let probe = |side| ChainHost {
