@@ -824,3 +824,241 @@ impl<H: PluginHost> PluginHost for ChainHost<'_, H> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fake::FakeHost;
+    use crate::host::BufferedResponse;
+    use crate::problem::problem_reply;
+    use crate::reason::Reason;
+
+    /// Records what it saw; `/pause` paths pause for the body, `/hold`
+    /// paths hold until the next tick, `/deny` answers; with `dispatch`,
+    /// sends a callout on every tick.
+    #[derive(Default)]
+    struct Probe {
+        seen: Vec<String>,
+        held: Vec<StreamId>,
+        ticks: usize,
+        replies: usize,
+    }
+
+    fn on_headers<H: Host>(p: &mut Probe, host: &H, id: StreamId, tag: &str) -> Verdict {
+        let path = host
+            .request_header(":path")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        p.seen.push(format!("{tag} headers {path}"));
+        if path.contains(&format!("/{tag}-pause")) {
+            Verdict::Pause
+        } else if path.contains(&format!("/{tag}-hold")) {
+            p.held.push(id);
+            Verdict::Hold
+        } else if path.contains(&format!("/{tag}-deny")) {
+            let _ = host.send_local_reply(&problem_reply(tag, Reason::InternalError));
+            Verdict::Answered
+        } else {
+            Verdict::Continue
+        }
+    }
+
+    macro_rules! probe {
+        ($name:ident, $tag:literal, $period:expr) => {
+            struct $name(Probe);
+            impl Filter for $name {
+                const NAME: &'static str = $tag;
+                fn configure<H: Host>(_h: &H, c: &[u8]) -> Result<Self, ConfigError> {
+                    if c != b"{}" {
+                        return Err(err("x", "must be {}"));
+                    }
+                    Ok($name(Probe::default()))
+                }
+                fn tick_period_ms(&self) -> u64 {
+                    $period
+                }
+                fn on_tick<H: Host>(&mut self, host: &H, streams: &mut Streams) {
+                    self.0.ticks += 1;
+                    for id in std::mem::take(&mut self.0.held) {
+                        let _ = streams.resume_request(host, id);
+                    }
+                    let _ = host.dispatch_http_call(&HttpCallRequest {
+                        cluster: $tag.into(),
+                        headers: vec![],
+                        body: None,
+                        timeout_ms: 1,
+                    });
+                }
+                fn on_request_headers<H: Host>(
+                    &mut self,
+                    h: &H,
+                    id: StreamId,
+                    _e: bool,
+                ) -> Verdict {
+                    on_headers(&mut self.0, h, id, $tag)
+                }
+                fn on_request_body<H: Host>(
+                    &mut self,
+                    _h: &H,
+                    _id: StreamId,
+                    n: usize,
+                    eos: bool,
+                ) -> Verdict {
+                    self.0.seen.push(format!("{} body {n} {eos}", $tag));
+                    if eos {
+                        Verdict::Continue
+                    } else {
+                        Verdict::Pause
+                    }
+                }
+                fn on_request_trailers<H: Host>(&mut self, _h: &H, _id: StreamId) -> Verdict {
+                    self.0.seen.push(format!("{} trailers", $tag));
+                    Verdict::Continue
+                }
+                fn on_http_call_response<H: Host>(
+                    &mut self,
+                    _h: &H,
+                    _s: &mut Streams,
+                    _o: Origin,
+                    _t: u32,
+                    _r: &dyn CalloutResponse,
+                ) {
+                    self.0.replies += 1;
+                }
+            }
+        };
+    }
+    probe!(A, "a", 100);
+    probe!(B, "b", 300);
+
+    struct AB;
+    impl Pair for AB {
+        const NAME: &'static str = "ab";
+        type First = A;
+        type Second = B;
+    }
+
+    fn driver(host: &FakeHost) -> crate::filter::Driver<Chain<AB>> {
+        *host.plugin_config.borrow_mut() = br#"{"a": {}, "b": {}}"#.to_vec();
+        let mut d = crate::filter::Driver::<Chain<AB>>::new(1);
+        assert!(d.configure(host));
+        d
+    }
+
+    fn seen(d: &crate::filter::Driver<Chain<AB>>) -> (Vec<String>, Vec<String>) {
+        let c = d.filter().unwrap();
+        (c.first().0.seen.clone(), c.second().0.seen.clone())
+    }
+
+    #[test]
+    fn the_second_sees_the_body_once_the_first_stops_pausing() {
+        use crate::filter::Action;
+        let host = FakeHost::new(0);
+        let mut d = driver(&host);
+        host.start_stream(2, &[(":path", "/a-pause")]);
+        assert_eq!(d.on_request_headers(&host, 2, false), Action::Pause);
+        assert_eq!(d.on_request_body(&host, 2, 3, false), Action::Pause);
+        assert!(seen(&d).1.is_empty(), "the second waits");
+        assert_eq!(d.on_request_body(&host, 2, 7, true), Action::Continue);
+        assert_eq!(seen(&d).1, vec!["b headers /a-pause", "b body 7 true"]);
+    }
+
+    #[test]
+    fn a_held_request_reaches_the_second_with_its_body_and_trailers_when_resumed() {
+        use crate::filter::Action;
+        let host = FakeHost::new(0);
+        let mut d = driver(&host);
+        host.start_stream(2, &[(":path", "/a-hold")]);
+        assert_eq!(d.on_request_headers(&host, 2, false), Action::Pause);
+        assert_eq!(d.on_request_body(&host, 2, 5, true), Action::Pause);
+        assert_eq!(d.on_request_trailers(&host, 2), Action::Pause);
+        assert_eq!(seen(&d).0, vec!["a headers /a-hold"], "held: not asked");
+        host.set_current(1);
+        d.on_tick(&host);
+        assert_eq!(
+            seen(&d).1,
+            vec!["b headers /a-hold", "b body 5 true", "b trailers"]
+        );
+        assert_eq!(host.stream(2).resumed, 1);
+
+        // Held by the first, then answered by the second: never resumed.
+        host.start_stream(3, &[(":path", "/a-hold/b-deny")]);
+        assert_eq!(d.on_request_headers(&host, 3, true), Action::Pause);
+        host.set_current(1);
+        d.on_tick(&host);
+        assert_eq!(host.stream(3).resumed, 0);
+        assert_eq!(
+            host.stream(3).reply.unwrap().details,
+            "edgeward_b_denied.internal_error"
+        );
+        assert_eq!(d.on_request_body(&host, 3, 1, true), Action::Pause);
+    }
+
+    #[test]
+    fn the_second_holding_stops_everything_until_it_resumes() {
+        use crate::filter::Action;
+        let host = FakeHost::new(0);
+        let mut d = driver(&host);
+        host.start_stream(2, &[(":path", "/b-hold")]);
+        assert_eq!(d.on_request_headers(&host, 2, false), Action::Pause);
+        assert_eq!(d.on_request_body(&host, 2, 4, true), Action::Pause);
+        assert_eq!(
+            seen(&d).0,
+            vec!["a headers /b-hold"],
+            "the first not asked either"
+        );
+        host.set_current(1);
+        host.set_now_ms(300);
+        d.on_tick(&host);
+        assert_eq!(host.stream(2).resumed, 1, "the second's own resume is real");
+    }
+
+    #[test]
+    fn timers_keep_each_period_and_callout_replies_go_to_their_dispatcher() {
+        let host = FakeHost::new(1000);
+        let mut d = driver(&host);
+        assert_eq!(host.tick_period_ms.get(), 100, "the shorter period");
+        for _ in 0..3 {
+            host.set_current(1);
+            d.on_tick(&host);
+            host.advance_ms(100);
+        }
+        let c = d.filter().unwrap();
+        assert_eq!((c.first().0.ticks, c.second().0.ticks), (3, 1));
+        let calls: Vec<String> = host
+            .calls
+            .borrow()
+            .iter()
+            .map(|c| c.cluster.clone())
+            .collect();
+        assert_eq!(calls, vec!["a", "b", "a", "a"]);
+        let r = BufferedResponse::default();
+        for token in 1..=4 {
+            d.on_http_call_response(&host, 1, token, &r);
+        }
+        let c = d.filter().unwrap();
+        assert_eq!((c.first().0.replies, c.second().0.replies), (3, 1));
+    }
+
+    #[test]
+    fn configuration_members_are_required_unique_and_prefixed() {
+        for (cfg, want) in [
+            (&br#"{"a": {}}"#[..], "missing field `b`"),
+            (br#"{"a": {}, "b": {}, "c": {}}"#, "c: unknown field"),
+            (br#"{"a": {}, "b": {}, "b": {}}"#, "b: duplicate field"),
+            (br#"{"a": {}, "b": {"y": 1}}"#, "b.x: must be {}"),
+            (b"[]", "expected an object"),
+        ] {
+            let host = FakeHost::new(0);
+            *host.plugin_config.borrow_mut() = cfg.to_vec();
+            let mut d = crate::filter::Driver::<Chain<AB>>::new(1);
+            assert!(!d.configure(&host));
+            let logs = host.logs.borrow();
+            assert!(
+                logs.iter().any(|(_, m)| m.contains(want)),
+                "{want}: {logs:?}"
+            );
+        }
+    }
+}
