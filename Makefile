@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS     := edgeward-jwt edgeward-tenant edgeward-schema edgeward-ratelimit edgeward-pii
+FILTERS     := edgeward-jwt edgeward-tenant edgeward-schema edgeward-ratelimit edgeward-pii edgeward-edge
 WASM_TARGET := wasm32-wasip1
 VENV        := .venv
 PY          := $(VENV)/bin/python

@@ -587,6 +587,7 @@ def native_jwt_authn_filters(kp, cache_size: int = 0) -> list:
 
 
 TENANT_WASM = REPO / "dist" / "edgeward_tenant.wasm"
+EDGE_WASM = REPO / "dist" / "edgeward_edge.wasm"
 TENANT_PATH = "/v1/tenants/acme/orders"
 
 
@@ -613,6 +614,15 @@ def edgeward_tenant_filters(kp) -> list:
     }
     return [wasm_filter("edgeward_jwt", WASM, jwt, failure_policy="FAIL_CLOSED"),
             wasm_filter("edgeward_tenant", TENANT_WASM, tenant, failure_policy="FAIL_CLOSED")]
+
+
+def edgeward_edge_filters(kp) -> list:
+    """The same JWT and tenant configurations in one filter entry
+    (edgeward_edge.wasm: one module, the identity handed over in memory)."""
+    jwt, tenant = (json.loads(f["typed_config"]["config"]["configuration"]["value"])
+                   for f in edgeward_tenant_filters(kp))
+    return [wasm_filter("edgeward_edge", EDGE_WASM, {"jwt": jwt, "tenant": tenant},
+                        failure_policy="FAIL_CLOSED")]
 
 
 def native_jwt_rbac_filters(kp) -> list:
@@ -969,6 +979,16 @@ def tenant_cases() -> list[Case]:
              lambda: edgeward_tenant_filters(kp), req, probes=probes, check=cached,
              baseline_filters=lambda: native_jwt_rbac_filters(kp),
              baseline_name="native jwt_authn cached + rbac"),
+        # JWT + tenant in one filter entry (edgeward_edge): the deployment
+        # that pays one module floor.
+        Case("edgeward edge (JWT + tenant, one module), vs native jwt_authn cached + rbac",
+             lambda: edgeward_edge_filters(kp), req, probes=probes, check=cached,
+             baseline_filters=lambda: native_jwt_rbac_filters(kp),
+             baseline_name="native jwt_authn cached + rbac"),
+        Case("edgeward edge (JWT + tenant, one module), vs edgeward RS256 cached + tenant",
+             lambda: edgeward_edge_filters(kp), req, probes=probes, check=cached,
+             baseline_filters=lambda: edgeward_tenant_filters(kp),
+             baseline_name="edgeward RS256 cached + tenant"),
         *schema_cases(),
     ]
 

@@ -19,9 +19,11 @@
 
 pub mod authz;
 pub mod body;
+pub mod chain;
 pub mod client_ip;
 pub mod config;
 pub mod crypto;
+pub mod edge;
 pub mod filter;
 pub mod host;
 pub mod http;

@@ -16,7 +16,7 @@ import pytest
 
 from harness import client
 from harness.tenant_e2e import (
-    HCM_SETUPS, IDENTITY_HEADERS, assert_denied, parse_line, start, user,
+    HCM_SETUPS, IDENTITY_HEADERS, assert_denied, deployment, parse_line, start, user,  # noqa: F401
 )
 
 POLICY = {

@@ -15,7 +15,8 @@ import pytest
 from harness import client
 from harness.envoy import EnvoyStartError
 from harness.tenant_e2e import (
-    HCM_SETUPS, IDENTITY_HEADERS, assert_denied, parse_line, problem, start, user,
+    HCM_SETUPS, IDENTITY_HEADERS, assert_denied, config_error_prefix, deployment, parse_line,  # noqa: F401
+    problem, start, user,
 )
 
 
@@ -182,4 +183,4 @@ def test_global_shadow_enforces_nothing(gateway, upstream, wasm_path):
 def test_a_config_error_keeps_envoy_from_starting(gateway, wasm_path, bad, field):
     with pytest.raises(EnvoyStartError) as e:
         start(gateway, wasm_path, {"rules": [bad]}, timeout=15)
-    assert "edgeward-tenant: invalid configuration: " + field in e.value.log_tail, e.value.log_tail
+    assert config_error_prefix() + field in e.value.log_tail, e.value.log_tail

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from harness.envoy import EnvoyProcess, free_port, gateway_config
-from harness.tenant_e2e import AUTHZ_LOG_FORMAT, jwt_front, tenant_filter, user
+from harness.tenant_e2e import AUTHZ_LOG_FORMAT, deployment, tenant_chain, user  # noqa: F401
 
 POLICY = {
     "rules": [
@@ -89,7 +89,7 @@ def pki(tmp_path):
 @pytest.fixture
 def tls_gateway(request, pki, upstream, wasm_path, tmp_path):
     cfg = gateway_config(free_port(), free_port(), upstream.port,
-                         [jwt_front(wasm_path), tenant_filter(wasm_path, POLICY)],
+                         tenant_chain(wasm_path, POLICY),
                          access_log_format=AUTHZ_LOG_FORMAT)
     chain = cfg["static_resources"]["listeners"][0]["filter_chains"][0]
     cert, key = pki["server"]
