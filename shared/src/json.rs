@@ -9,6 +9,7 @@
 //! recursing further).
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
@@ -48,10 +49,13 @@ impl fmt::Display for JsonError {
 /// Parses `bytes` as one strict JSON document nested at most `max_depth`
 /// (clamped to [`MAX_DEPTH_LIMIT`] by the caller's config validation).
 pub fn parse_strict(bytes: &[u8], max_depth: usize) -> Result<Value, JsonError> {
-    if std::str::from_utf8(bytes).is_err() {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(JsonError::InvalidUtf8);
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    };
+    // From the checked `&str`: serde_json's `StrRead` then skips the UTF-8
+    // validation of every string it would redo from a byte slice (escapes,
+    // lone surrogates included, are still decoded and checked).
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = Strict {
         depth_left: max_depth.min(MAX_DEPTH_LIMIT),
     }
@@ -144,13 +148,15 @@ impl<'de> Visitor<'de> for Strict {
         let inner = self.nested()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(DUPLICATE));
+            // One lookup: the slot for a new key, or the duplicate.
+            match out.entry(key) {
+                Entry::Occupied(_) => return Err(de::Error::custom(DUPLICATE)),
+                Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(Strict {
+                        depth_left: inner.depth_left,
+                    })?);
+                }
             }
-            let v = map.next_value_seed(Strict {
-                depth_left: inner.depth_left,
-            })?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
