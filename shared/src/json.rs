@@ -222,6 +222,47 @@ mod tests {
     }
 
     #[test]
+    fn builds_what_serde_json_builds() {
+        // The strict parse reads from the checked `&str`: every accepted
+        // document must come out exactly as serde_json's own reading.
+        let docs: &[&[u8]] = &[
+            br#"{"sku":"ABC-001","qty":3,"price":9.5,"note":null,"ok":true}"#,
+            br#"[0, -0, 1e3, -1.5E-7, 18446744073709551615, -9223372036854775808, 1.7976931348623157e308]"#,
+            br#"{"esc":"a\"b\\c\/d\b\f\n\r\t","u":"\u00e9\u20ac\ud83d\ude00"}"#,
+            b"{\"raw\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+            br#"{"nested":{"a":[{"b":[[],{}]}],"":""},"k\u0000":1}"#,
+            b" \t\n\r 12 ",
+        ];
+        for d in docs {
+            let ours = parse_strict(d, 64);
+            let theirs: Value = serde_json::from_slice(d).unwrap();
+            assert_eq!(ours, Ok(theirs), "{}", String::from_utf8_lossy(d));
+        }
+        // The same refusals as before the `&str` reading.
+        assert_eq!(
+            parse_strict(b"{\"a\":1}\xff", 64),
+            Err(JsonError::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_strict(b"\xef\xbb\xbf{}", 64).map_err(|e| matches!(e, JsonError::Syntax(_))),
+            Err(true),
+            "a byte-order mark is not JSON"
+        );
+        assert!(parse_strict(br#"{"a":"\udc00"}"#, 64).is_err());
+        assert!(parse_strict(br#"{"a":"\ud800\u0041"}"#, 64).is_err());
+        assert!(parse_strict(b"{\"a\":\"\x01\"}", 64).is_err(), "control character");
+        assert_eq!(
+            parse_strict(br#"{"a":{"b":1,"c":2,"b":3}}"#, 64),
+            Err(JsonError::DuplicateKey)
+        );
+        assert_eq!(
+            parse_strict(br#"{"\u0061":1,"a":2}"#, 64),
+            Err(JsonError::DuplicateKey),
+            "duplicates are found after unescaping"
+        );
+    }
+
+    #[test]
     fn depth_is_bounded_while_parsing() {
         let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         assert!(parse_strict(nest(64).as_bytes(), 64).is_ok());

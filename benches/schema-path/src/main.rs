@@ -60,7 +60,7 @@ fn run_pass(fixture: &Value, iterations: u32, print: bool, only: &str) {
     for size in ["1 KB", "64 KB"] {
         let body = fixture["bodies"][size].as_str().expect("body").as_bytes().to_vec();
         let len = body.len().to_string();
-        let mut report = |name: &str, us: f64| {
+        let report = |name: &str, us: f64| {
             if print {
                 println!("{:36} {:10.1}", format!("{size} {name}"), us);
             }
