@@ -250,7 +250,10 @@ mod tests {
         );
         assert!(parse_strict(br#"{"a":"\udc00"}"#, 64).is_err());
         assert!(parse_strict(br#"{"a":"\ud800\u0041"}"#, 64).is_err());
-        assert!(parse_strict(b"{\"a\":\"\x01\"}", 64).is_err(), "control character");
+        assert!(
+            parse_strict(b"{\"a\":\"\x01\"}", 64).is_err(),
+            "control character"
+        );
         assert_eq!(
             parse_strict(br#"{"a":{"b":1,"c":2,"b":3}}"#, 64),
             Err(JsonError::DuplicateKey)

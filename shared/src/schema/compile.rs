@@ -248,7 +248,10 @@ mod tests {
             (json!({"items": [{"sku": "ABC-1234"}]}), false),
             (json!({"items": [{"sku": "ABC-123", "qty": 0}]}), false),
             (json!({"items": [{"sku": "ABC-123", "x": 1}]}), false),
-            (json!({"items": [{"sku": "A"}, {"sku": "B"}, {"sku": "C"}, {"sku": "D"}]}), false),
+            (
+                json!({"items": [{"sku": "A"}, {"sku": "B"}, {"sku": "C"}, {"sku": "D"}]}),
+                false,
+            ),
             (json!({"items": 1}), false),
             (json!([]), false),
             (json!({"items": [], "other": {"sku": 1}}), true),
