@@ -58,7 +58,11 @@ fn run_pass(fixture: &Value, iterations: u32, print: bool, only: &str) {
     };
     let compiled = compile(&edgeward_core::config::Field::root("s"), schema, opts).expect("schema");
     for size in ["1 KB", "64 KB"] {
-        let body = fixture["bodies"][size].as_str().expect("body").as_bytes().to_vec();
+        let body = fixture["bodies"][size]
+            .as_str()
+            .expect("body")
+            .as_bytes()
+            .to_vec();
         let len = body.len().to_string();
         let report = |name: &str, us: f64| {
             if print {
