@@ -860,12 +860,21 @@ def json_post(size: int) -> RequestSpec:
                        headers={"content-type": "application/json"})
 
 
-def schema_filters() -> list:
-    if not SCHEMA_WASM.exists():
-        raise SystemExit(f"{SCHEMA_WASM} is missing: run `make wasm` first")
+def schema_filters(wasm: Path = SCHEMA_WASM) -> list:
+    if not wasm.exists():
+        raise SystemExit(f"{wasm} is missing: run `make wasm` first")
     cfg = {"routes": [{"name": "orders", "match": {"path": "/orders", "methods": ["POST"]},
                        "contract": {"body": {"schema": BENCH_ORDER_SCHEMA, "max_bytes": 131072}}}]}
-    return [wasm_filter("edgeward_schema", SCHEMA_WASM, cfg, failure_policy="FAIL_CLOSED")]
+    return [wasm_filter("edgeward_schema", wasm, cfg, failure_policy="FAIL_CLOSED")]
+
+
+def schema_reference_filters() -> list:
+    """The same filter from another build (EDGEWARD_SCHEMA_REFERENCE=<path to
+    an edgeward_schema.wasm>, e.g. main's): an A/B pair of two builds."""
+    ref = os.environ.get("EDGEWARD_SCHEMA_REFERENCE")
+    if not ref:
+        raise SystemExit("set EDGEWARD_SCHEMA_REFERENCE to the reference edgeward_schema.wasm")
+    return schema_filters(Path(ref))
 
 
 def body_floor_filters() -> list:
@@ -889,6 +898,9 @@ def schema_cases() -> list[Case]:
             Case(f"edgeward schema, POST {label} JSON", schema_filters, req, probes=[bad]),
             Case(f"edgeward schema vs body floor, POST {label} JSON", schema_filters, req, probes=[bad],
                  baseline_filters=body_floor_filters, baseline_name="body floor"),
+            Case(f"edgeward schema vs reference build, POST {label} JSON", schema_filters, req,
+                 probes=[bad], baseline_filters=schema_reference_filters,
+                 baseline_name="reference build", optional=True),
         ]
     return cases
 

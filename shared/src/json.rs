@@ -9,6 +9,7 @@
 //! recursing further).
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
@@ -48,10 +49,13 @@ impl fmt::Display for JsonError {
 /// Parses `bytes` as one strict JSON document nested at most `max_depth`
 /// (clamped to [`MAX_DEPTH_LIMIT`] by the caller's config validation).
 pub fn parse_strict(bytes: &[u8], max_depth: usize) -> Result<Value, JsonError> {
-    if std::str::from_utf8(bytes).is_err() {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(JsonError::InvalidUtf8);
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    };
+    // From the checked `&str`: serde_json's `StrRead` then skips the UTF-8
+    // validation of every string it would redo from a byte slice (escapes,
+    // lone surrogates included, are still decoded and checked).
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = Strict {
         depth_left: max_depth.min(MAX_DEPTH_LIMIT),
     }
@@ -144,13 +148,15 @@ impl<'de> Visitor<'de> for Strict {
         let inner = self.nested()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(DUPLICATE));
+            // One lookup: the slot for a new key, or the duplicate.
+            match out.entry(key) {
+                Entry::Occupied(_) => return Err(de::Error::custom(DUPLICATE)),
+                Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(Strict {
+                        depth_left: inner.depth_left,
+                    })?);
+                }
             }
-            let v = map.next_value_seed(Strict {
-                depth_left: inner.depth_left,
-            })?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
@@ -213,6 +219,50 @@ mod tests {
         assert!(matches!(parse_strict(b"", 64), Err(Syntax(_))));
         assert!(matches!(parse_strict(b"[1,]", 64), Err(Syntax(_))));
         assert!(matches!(parse_strict(b"NaN", 64), Err(Syntax(_))));
+    }
+
+    #[test]
+    fn builds_what_serde_json_builds() {
+        // The strict parse reads from the checked `&str`: every accepted
+        // document must come out exactly as serde_json's own reading.
+        let docs: &[&[u8]] = &[
+            br#"{"sku":"ABC-001","qty":3,"price":9.5,"note":null,"ok":true}"#,
+            br#"[0, -0, 1e3, -1.5E-7, 18446744073709551615, -9223372036854775808, 1.7976931348623157e308]"#,
+            br#"{"esc":"a\"b\\c\/d\b\f\n\r\t","u":"\u00e9\u20ac\ud83d\ude00"}"#,
+            b"{\"raw\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+            br#"{"nested":{"a":[{"b":[[],{}]}],"":""},"k\u0000":1}"#,
+            b" \t\n\r 12 ",
+        ];
+        for d in docs {
+            let ours = parse_strict(d, 64);
+            let theirs: Value = serde_json::from_slice(d).unwrap();
+            assert_eq!(ours, Ok(theirs), "{}", String::from_utf8_lossy(d));
+        }
+        // The same refusals as before the `&str` reading.
+        assert_eq!(
+            parse_strict(b"{\"a\":1}\xff", 64),
+            Err(JsonError::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_strict(b"\xef\xbb\xbf{}", 64).map_err(|e| matches!(e, JsonError::Syntax(_))),
+            Err(true),
+            "a byte-order mark is not JSON"
+        );
+        assert!(parse_strict(br#"{"a":"\udc00"}"#, 64).is_err());
+        assert!(parse_strict(br#"{"a":"\ud800\u0041"}"#, 64).is_err());
+        assert!(
+            parse_strict(b"{\"a\":\"\x01\"}", 64).is_err(),
+            "control character"
+        );
+        assert_eq!(
+            parse_strict(br#"{"a":{"b":1,"c":2,"b":3}}"#, 64),
+            Err(JsonError::DuplicateKey)
+        );
+        assert_eq!(
+            parse_strict(br#"{"\u0061":1,"a":2}"#, 64),
+            Err(JsonError::DuplicateKey),
+            "duplicates are found after unescaping"
+        );
     }
 
     #[test]

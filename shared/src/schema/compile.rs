@@ -227,6 +227,41 @@ mod tests {
     }
 
     #[test]
+    fn is_valid_agrees_with_the_violations() {
+        // The request path asks `is_valid` first and lists violations only
+        // when it says no: both must read every instance the same way.
+        let s = compile(
+            &Field::root("x"),
+            &json!({"type": "object", "required": ["items"],
+                    "properties": {"items": {"type": "array", "maxItems": 3,
+                                             "items": {"$ref": "#/$defs/item"}}},
+                    "$defs": {"item": {"type": "object", "additionalProperties": false,
+                                       "required": ["sku"],
+                                       "properties": {"sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{3}$"},
+                                                      "qty": {"type": "integer", "minimum": 1}}}}}),
+            opts(Dialect::Draft202012),
+        )
+        .unwrap();
+        for (instance, valid) in [
+            (json!({"items": []}), true),
+            (json!({"items": [{"sku": "ABC-123", "qty": 2}]}), true),
+            (json!({"items": [{"sku": "ABC-1234"}]}), false),
+            (json!({"items": [{"sku": "ABC-123", "qty": 0}]}), false),
+            (json!({"items": [{"sku": "ABC-123", "x": 1}]}), false),
+            (
+                json!({"items": [{"sku": "A"}, {"sku": "B"}, {"sku": "C"}, {"sku": "D"}]}),
+                false,
+            ),
+            (json!({"items": 1}), false),
+            (json!([]), false),
+            (json!({"items": [], "other": {"sku": 1}}), true),
+        ] {
+            assert_eq!(s.is_valid(&instance), valid, "{instance}");
+            assert_eq!(s.violations(&instance, 10).is_empty(), valid, "{instance}");
+        }
+    }
+
+    #[test]
     fn drafts_refs_and_formats() {
         let f = Field::root("x");
         let s = compile(

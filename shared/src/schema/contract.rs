@@ -64,7 +64,14 @@ impl Checked {
 
     /// Schema violations, then (strict) undeclared properties.
     pub fn check(&self, instance: &Value, strict: bool, max: usize) -> Vec<Violation> {
-        let mut out = self.schema.violations(instance, max);
+        // `is_valid` stops at the first failure and builds no error; the
+        // error iterator (paths, messages) only runs on a body that fails,
+        // which is then walked a second time.
+        let mut out = if self.schema.is_valid(instance) {
+            Vec::new()
+        } else {
+            self.schema.violations(instance, max)
+        };
         if strict && out.len() < max {
             if let Some(d) = &self.declared {
                 for u in d.undeclared(instance, max.saturating_sub(out.len())) {

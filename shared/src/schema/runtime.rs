@@ -295,7 +295,11 @@ impl Filter for SchemaFilter {
                 return self.response_failed(host, stream, &op, "not strict JSON", Vec::new())
             }
         };
-        let violations = checked.schema.violations(&value, self.cfg.max_violations);
+        let violations = if checked.schema.is_valid(&value) {
+            Vec::new()
+        } else {
+            checked.schema.violations(&value, self.cfg.max_violations)
+        };
         let route = self.route_name(stream);
         let mut verdict = Verdict::Continue;
         if !violations.is_empty() {
