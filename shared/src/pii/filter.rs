@@ -17,6 +17,7 @@
 use super::audit_config::{Audit, AuditConfig, CollectorConfig, SubjectAction};
 use super::excerpt::Excerpt;
 use super::record::{self, LOG_PREFIX, RECORD_PROPERTY};
+use super::writer::Obj;
 use crate::client_ip::parse_addr;
 use crate::config::ConfigError;
 use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
@@ -24,7 +25,6 @@ use crate::host::{CalloutResponse, Host, HostError, HttpCallRequest, LogLevel};
 use crate::http::RequestHead;
 use crate::identity::Identity;
 use crate::metrics::labeled;
-use super::writer::Obj;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 

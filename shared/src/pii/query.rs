@@ -236,7 +236,10 @@ mod tests {
         let m = masker("{}");
         for (url, want) in [
             ("/l?email=dana%2540example.com", "/l?email=[REDACTED:email]"),
-            ("/l?e=DANA%25252540EXAMPLE.COM&n=1", "/l?e=[REDACTED:email]&n=1"),
+            (
+                "/l?e=DANA%25252540EXAMPLE.COM&n=1",
+                "/l?e=[REDACTED:email]&n=1",
+            ),
             (
                 "/l?next=%2Fusers%3Fe%3Ddana%2540example.com",
                 "/l?next=/users?e%3D[REDACTED:email]",
