@@ -946,6 +946,12 @@ def default_cases() -> list[Case]:
         *([Case("edgeward pii GET, vs baseline build", lambda: pii_filters(), pii_get(),
                 baseline_filters=lambda: pii_filters_from(
                     Path(os.environ["EDGEWARD_PII_BASELINE_WASM"])),
+                baseline_name="$EDGEWARD_PII_BASELINE_WASM", optional=True),
+           Case("edgeward pii POST 4 KB JSON, excerpts on, vs baseline build",
+                lambda: pii_filters(body={"request": True, "max_bytes": 4096}), pii_request_4k(),
+                baseline_filters=lambda: pii_filters_from(
+                    Path(os.environ["EDGEWARD_PII_BASELINE_WASM"]),
+                    body={"request": True, "max_bytes": 4096}),
                 baseline_name="$EDGEWARD_PII_BASELINE_WASM", optional=True)]
           if os.environ.get("EDGEWARD_PII_BASELINE_WASM") else []),
         Case("edgeward pii GET, record also written to Envoy's log",
