@@ -535,6 +535,12 @@ def pii_filters(**cfg) -> list:
                         failure_policy="FAIL_CLOSED")]
 
 
+def pii_filters_from(wasm: Path, **cfg) -> list:
+    """edgeward_pii from another build (A/B against this one)."""
+    return [wasm_filter("edgeward_pii", wasm, cfg, allow_on_headers_stop_iteration=False,
+                        failure_policy="FAIL_CLOSED")]
+
+
 def pii_request_4k() -> RequestSpec:
     """POST of a ~4 KB JSON body full of PII-looking values."""
     rows: list = []
@@ -956,6 +962,20 @@ def default_cases() -> list[Case]:
         Case("edgeward pii GET, vs minimal wasm filter", lambda: pii_filters(), pii_get(),
              baseline_filters=trivial_wasm_filters, baseline_name="minimal wasm filter",
              check=stat_at_least("wasmcustom.edgeward.pii.records", 1.0)),
+        # A/B: this build of the PII module against another one
+        # ($EDGEWARD_PII_BASELINE_WASM, e.g. main's), same request.
+        # Listed only when the variable is set.
+        *([Case("edgeward pii GET, vs baseline build", lambda: pii_filters(), pii_get(),
+                baseline_filters=lambda: pii_filters_from(
+                    Path(os.environ["EDGEWARD_PII_BASELINE_WASM"])),
+                baseline_name="$EDGEWARD_PII_BASELINE_WASM", optional=True),
+           Case("edgeward pii POST 4 KB JSON, excerpts on, vs baseline build",
+                lambda: pii_filters(body={"request": True, "max_bytes": 4096}), pii_request_4k(),
+                baseline_filters=lambda: pii_filters_from(
+                    Path(os.environ["EDGEWARD_PII_BASELINE_WASM"]),
+                    body={"request": True, "max_bytes": 4096}),
+                baseline_name="$EDGEWARD_PII_BASELINE_WASM", optional=True)]
+          if os.environ.get("EDGEWARD_PII_BASELINE_WASM") else []),
         Case("edgeward pii GET, record also written to Envoy's log",
              lambda: pii_filters(log={"level": "warn"}), pii_get(), optional=True),
         Case("edgeward pii POST 4 KB JSON, excerpts on",

@@ -17,9 +17,6 @@ use edgeward_core::host::{BufferedResponse, LocalReply};
 use edgeward_core::jwt::JwtFilter;
 use serde_json::{json, Value};
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 const NOW_MS: u64 = 1_800_000_000_000;
 const NOW_S: i64 = 1_800_000_000;
 

@@ -16,7 +16,7 @@
 //! - `user:secret@host` right after `scheme://` is URL userinfo, not an
 //!   email (the `url_password` detector masks the secret).
 
-use super::scan::{at, before, lit_iter};
+use super::scan::{at, before};
 use super::{Kind, Match};
 
 /// RFC 5321 caps the local part at 64 octets; walking further left than this
@@ -48,15 +48,31 @@ pub(super) fn find(bytes: &[u8], out: &mut Vec<Match>) {
         }
     }
     last_end = 0;
-    for pct in lit_iter(bytes, b"%40", 0) {
+    for pct in memchr::memchr_iter(b'%', bytes) {
         if pct < last_end {
             continue;
         }
-        if let Some(m) = candidate(bytes, pct, 3) {
+        let Some(sep_len) = encoded_at_len(bytes, pct) else {
+            continue;
+        };
+        if let Some(m) = candidate(bytes, pct, sep_len) {
             last_end = m.end;
             out.push(m);
         }
     }
+}
+
+/// The length of an `@` percent-encoded once or more at `pct`: `%40`, and
+/// `%2540`, `%252540`, ... (a URL carried in a query parameter, encoded
+/// again at each hop), ASCII case-insensitive; `None` when it is not one.
+fn encoded_at_len(bytes: &[u8], pct: usize) -> Option<usize> {
+    let mut j = pct.checked_add(1)?;
+    // Each `25` is one more round of encoding of the `%`; the `%` itself
+    // bounds nothing, so the walk is linear in the run.
+    while bytes.get(j..j.checked_add(2)?) == Some(b"25") {
+        j = j.checked_add(2)?;
+    }
+    (bytes.get(j..j.checked_add(2)?) == Some(b"40")).then(|| j + 2 - pct)
 }
 
 /// The address around the separator at `sep` (`sep_len` bytes long).
@@ -200,6 +216,13 @@ mod tests {
         assert_eq!(spans(t), vec![(13, 30)]);
         let t = "/reset?email=bob.smith+tag@example.co.uk&x=1";
         assert_eq!(spans(t), vec![(13, 40)]);
+        // Encoded twice and more (a URL in a query parameter, encoded at each hop).
+        let t = "/reset?email=bob%2540example.com&x=1";
+        assert_eq!(spans(t), vec![(13, 32)]);
+        let t = "/r/bob%252540example.com";
+        assert_eq!(spans(t), vec![(3, 24)]);
+        assert_eq!(spans("%25%2525%252540"), vec![]);
+        assert_eq!(spans("bob%2541example.com"), vec![]);
         let t = "\"user\":\"o.reilly@exämple.de\"";
         let s = spans(t);
         assert_eq!(s.len(), 1);

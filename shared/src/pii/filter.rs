@@ -17,6 +17,7 @@
 use super::audit_config::{Audit, AuditConfig, CollectorConfig, SubjectAction};
 use super::excerpt::Excerpt;
 use super::record::{self, LOG_PREFIX, RECORD_PROPERTY};
+use super::writer::Obj;
 use crate::client_ip::parse_addr;
 use crate::config::ConfigError;
 use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
@@ -24,7 +25,7 @@ use crate::host::{CalloutResponse, Host, HostError, HttpCallRequest, LogLevel};
 use crate::http::RequestHead;
 use crate::identity::Identity;
 use crate::metrics::labeled;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 
 /// Metric names (Envoy: `wasmcustom.<name>`).
@@ -51,6 +52,164 @@ struct Queue {
     bytes: usize,
     /// The batch in flight: (token, records in it).
     in_flight: Option<(u32, usize)>,
+}
+
+/// The identity part of a record.
+#[derive(Default)]
+enum IdentityPart {
+    /// No `edgeward.identity` (no JWT filter, or not authenticated): `null`.
+    #[default]
+    Absent,
+    /// Filter state there but not an identity: `{"omitted": "unreadable"}`.
+    Unreadable,
+    Present {
+        provider: String,
+        subject: Option<String>,
+        tenant: Option<String>,
+        client_id: Option<String>,
+    },
+}
+
+/// One record's masked values, before they are written out (as one JSON
+/// object, keys sorted) and published for the access log.
+#[derive(Default)]
+struct Parts {
+    authority: Option<String>,
+    bytes_in: Option<i64>,
+    bytes_out: Option<i64>,
+    client_ip: Option<String>,
+    /// Sorted by name.
+    decisions: Vec<(String, Value)>,
+    /// (filter, reason).
+    denied: Option<(String, String)>,
+    details: Option<String>,
+    duration_us: Option<i64>,
+    identity: IdentityPart,
+    method: String,
+    path: Option<String>,
+    request_body: Option<Value>,
+    /// Sorted by name.
+    request_headers: Vec<(String, String)>,
+    request_id: Option<String>,
+    response_body: Option<Value>,
+    response_headers: Vec<(String, String)>,
+    status: Option<i64>,
+    time: String,
+    trace_id: Option<String>,
+    traceparent: Option<String>,
+}
+
+impl Parts {
+    /// The record as one JSON object, keys in sorted order (members of
+    /// nested objects too), into one buffer sized for a typical record.
+    fn to_json(&self) -> String {
+        let mut out = String::with_capacity(512);
+        let mut o = Obj::open(&mut out);
+        o.opt_str("authority", self.authority.as_deref());
+        o.opt_int("bytes_in", self.bytes_in);
+        o.opt_int("bytes_out", self.bytes_out);
+        o.opt_str("client_ip", self.client_ip.as_deref());
+        if !self.decisions.is_empty() {
+            o.obj("decisions", |d| {
+                for (name, v) in &self.decisions {
+                    d.value(name, v);
+                }
+            });
+        }
+        if let Some((filter, reason)) = &self.denied {
+            o.obj("denied", |d| {
+                d.str("filter", filter);
+                d.str("reason", reason);
+            });
+        }
+        o.opt_str("details", self.details.as_deref());
+        o.opt_int("duration_us", self.duration_us);
+        match &self.identity {
+            IdentityPart::Absent => o.null("identity"),
+            IdentityPart::Unreadable => o.obj("identity", |i| i.str("omitted", "unreadable")),
+            IdentityPart::Present {
+                provider,
+                subject,
+                tenant,
+                client_id,
+            } => o.obj("identity", |i| {
+                i.opt_str("client_id", client_id.as_deref());
+                i.str("provider", provider);
+                i.opt_str("subject", subject.as_deref());
+                i.opt_str("tenant", tenant.as_deref());
+            }),
+        }
+        o.str("method", &self.method);
+        o.opt_str("path", self.path.as_deref());
+        if let Some(b) = &self.request_body {
+            o.value("request_body", b);
+        }
+        let headers = |o: &mut Obj<'_>, key: &str, list: &[(String, String)]| {
+            if !list.is_empty() {
+                o.obj(key, |h| {
+                    for (name, v) in list {
+                        h.str(name, v);
+                    }
+                });
+            }
+        };
+        headers(&mut o, "request_headers", &self.request_headers);
+        o.opt_str("request_id", self.request_id.as_deref());
+        if let Some(b) = &self.response_body {
+            o.value("response_body", b);
+        }
+        headers(&mut o, "response_headers", &self.response_headers);
+        match self.status {
+            Some(s) => o.int("status", s),
+            None => o.null("status"),
+        }
+        o.str("time", &self.time);
+        o.opt_str("trace_id", self.trace_id.as_deref());
+        o.opt_str("traceparent", self.traceparent.as_deref());
+        o.close();
+        out
+    }
+
+    /// The single fields published for the access log
+    /// (`edgeward.log.<field>`), each only when the record has it.
+    fn for_each_field(&self, mut f: impl FnMut(&str, &str)) {
+        f("edgeward.log.method", &self.method);
+        for (key, v) in [
+            ("edgeward.log.authority", &self.authority),
+            ("edgeward.log.path", &self.path),
+            ("edgeward.log.details", &self.details),
+            ("edgeward.log.client_ip", &self.client_ip),
+        ] {
+            if let Some(v) = v {
+                f(key, v);
+            }
+        }
+        if let Some((filter, reason)) = &self.denied {
+            let mut d = String::with_capacity(filter.len() + reason.len() + 1);
+            d.push_str(filter);
+            d.push('.');
+            d.push_str(reason);
+            f("edgeward.log.denied", &d);
+        }
+        if let IdentityPart::Present {
+            subject, tenant, ..
+        } = &self.identity
+        {
+            if let Some(s) = subject {
+                f("edgeward.log.subject", s);
+            }
+            if let Some(t) = tenant {
+                f("edgeward.log.tenant", t);
+            }
+        }
+        for (name, v) in &self.request_headers {
+            match name.as_str() {
+                "user-agent" => f("edgeward.log.user_agent", v),
+                "referer" => f("edgeward.log.referer", v),
+                _ => {}
+            }
+        }
+    }
 }
 
 pub struct PiiFilter {
@@ -80,13 +239,11 @@ impl PiiFilter {
         self.audit.content_types.contains(&media)
     }
 
-    /// The whole record of the current stream (the log phase).
-    fn build<H: Host>(&mut self, host: &H, id: StreamId) -> (Value, Vec<(&'static str, String)>) {
-        // (filter-state key, value): keys are `edgeward.log.<field>`.
+    /// The parts of the current stream's record (the log phase), masked.
+    fn build<H: Host>(&mut self, host: &H, id: StreamId) -> Parts {
         let a = &self.audit;
         let m = &a.masker;
-        let mut rec = Map::new();
-        let mut fields: Vec<(&'static str, String)> = Vec::new();
+        let mut r = Parts::default();
         let prop = |path: &[&str]| host.property(path).ok().flatten();
         let int = |path: &[&str]| prop(path).and_then(|b| record::int_property(&b));
 
@@ -96,7 +253,7 @@ impl PiiFilter {
             Some(d) => now.saturating_sub(u64::try_from(d / 1_000_000).unwrap_or(0)),
             None => now,
         };
-        rec.insert("time".into(), Value::String(record::rfc3339_ms(start_ms)));
+        r.time = record::rfc3339_ms(start_ms);
 
         let head = host
             .request_head()
@@ -116,61 +273,52 @@ impl PiiFilter {
             }
             s
         };
-        if let Some(rid) = head.first("x-request-id") {
-            rec.insert("request_id".into(), Value::String(short(rid)));
-        }
+        r.request_id = head.first("x-request-id").map(short);
         if let Some(tp) = head.first("traceparent") {
             match record::trace_id(tp) {
                 Some(t) => {
-                    rec.insert("trace_id".into(), Value::String(t.to_string()));
-                    rec.insert("traceparent".into(), Value::String(tp.to_string()));
+                    r.trace_id = Some(t.to_string());
+                    r.traceparent = Some(tp.to_string());
                 }
-                None => {
-                    rec.insert("traceparent".into(), Value::String("[INVALID]".into()));
-                }
+                None => r.traceparent = Some("[INVALID]".into()),
             }
         }
         let method = head.method();
-        let method = record::method_token(method).map_or_else(|| short(method), |t| m.mask_text(t));
-        fields.push(("edgeward.log.method", method.clone()));
-        rec.insert("method".into(), Value::String(method));
-        if let Some(authority) = head.first(":authority") {
-            let masked = short(authority);
-            fields.push(("edgeward.log.authority", masked.clone()));
-            rec.insert("authority".into(), Value::String(masked));
-        }
+        r.method = record::method_token(method).map_or_else(|| short(method), |t| m.mask_text(t));
+        r.authority = head.first(":authority").map(short);
         let raw_path = head.raw_path();
         if !raw_path.is_empty() {
-            let masked = m.mask_url(raw_path);
-            fields.push(("edgeward.log.path", masked.clone()));
-            rec.insert("path".into(), Value::String(masked));
+            r.path = Some(m.mask_url(raw_path));
         }
 
-        let status = int(&["response", "code"]).filter(|c| *c > 0);
-        rec.insert("status".into(), status.map_or(Value::Null, Value::from));
-        if let Some(d) = duration_ns {
-            rec.insert("duration_us".into(), Value::from(d / 1000));
-        }
-        if let Some(b) = int(&["request", "size"]) {
-            rec.insert("bytes_in".into(), Value::from(b));
-        }
-        if let Some(b) = int(&["response", "size"]) {
-            rec.insert("bytes_out".into(), Value::from(b));
-        }
+        // The response header map is read anyway when headers are recorded,
+        // and its `:status` is the code sent downstream: one property read
+        // fewer. Without it (no response was sent, or no headers recorded)
+        // the property says.
+        let response = if a.response_headers.is_empty() {
+            None
+        } else {
+            host.response_headers().ok()
+        };
+        let from_headers = response.as_ref().and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k == ":status")
+                .and_then(|(_, v)| v.parse::<i64>().ok())
+        });
+        let status = from_headers
+            .or_else(|| int(&["response", "code"]))
+            .filter(|c| *c > 0);
+        r.status = status;
+        r.duration_us = duration_ns.map(|d| d / 1000);
+        r.bytes_in = int(&["request", "size"]);
+        r.bytes_out = int(&["response", "size"]);
         // Details say who answered: only worth a host call off the happy path.
         if status.is_none_or(|s| s >= 400) {
             if let Some(details) = prop(&["response", "code_details"]) {
-                let details = String::from_utf8_lossy(&details).into_owned();
-                if let Some((filter, reason)) = record::denial(&details) {
-                    let mut d = Map::new();
-                    d.insert("filter".into(), Value::String(filter.to_string()));
-                    d.insert("reason".into(), Value::String(reason.to_string()));
-                    fields.push(("edgeward.log.denied", format!("{filter}.{reason}")));
-                    rec.insert("denied".into(), Value::Object(d));
-                }
-                let details = short(&details);
-                fields.push(("edgeward.log.details", details.clone()));
-                rec.insert("details".into(), Value::String(details));
+                let details = String::from_utf8_lossy(&details);
+                r.denied = record::denial(&details)
+                    .map(|(filter, reason)| (filter.to_string(), reason.to_string()));
+                r.details = Some(short(&details));
             }
         }
 
@@ -180,48 +328,24 @@ impl PiiFilter {
         } else {
             crate::client_ip::client_ip(&head, peer.as_deref(), a.trusted_hops)
         };
-        if let Some(ip) = ip {
-            let s = record::client_ip(m, ip, a.ip);
-            fields.push(("edgeward.log.client_ip", s.clone()));
-            rec.insert("client_ip".into(), Value::String(s));
-        }
+        r.client_ip = ip.map(|ip| record::client_ip(m, ip, a.ip));
 
-        match Identity::read(host) {
-            Ok(Some(identity)) => {
-                let mut o = Map::new();
-                o.insert("provider".into(), Value::String(short(&identity.provider)));
-                if let Some(sub) = identity.sub.as_deref() {
-                    let s = match a.subject {
-                        SubjectAction::Keep => sub.to_string(),
-                        SubjectAction::Scan => short(sub),
-                        SubjectAction::Hash => m.pseudonym("subject", sub),
-                        SubjectAction::Redact => "[REDACTED:subject]".to_string(),
-                    };
-                    fields.push(("edgeward.log.subject", s.clone()));
-                    o.insert("subject".into(), Value::String(s));
-                }
-                if let Some(t) = identity.tenant.as_deref() {
-                    let t = short(t);
-                    fields.push(("edgeward.log.tenant", t.clone()));
-                    o.insert("tenant".into(), Value::String(t));
-                }
-                if let Some(c) = identity.client_id.as_deref() {
-                    o.insert("client_id".into(), Value::String(short(c)));
-                }
-                rec.insert("identity".into(), Value::Object(o));
-            }
-            Ok(None) => {
-                rec.insert("identity".into(), Value::Null);
-            }
-            Err(_) => {
-                rec.insert(
-                    "identity".into(),
-                    serde_json::json!({"omitted": "unreadable"}),
-                );
-            }
-        }
+        r.identity = match Identity::read(host) {
+            Ok(Some(identity)) => IdentityPart::Present {
+                provider: short(&identity.provider),
+                subject: identity.sub.as_deref().map(|sub| match a.subject {
+                    SubjectAction::Keep => sub.to_string(),
+                    SubjectAction::Scan => short(sub),
+                    SubjectAction::Hash => m.pseudonym("subject", sub),
+                    SubjectAction::Redact => "[REDACTED:subject]".to_string(),
+                }),
+                tenant: identity.tenant.as_deref().map(short),
+                client_id: identity.client_id.as_deref().map(short),
+            },
+            Ok(None) => IdentityPart::Absent,
+            Err(_) => IdentityPart::Unreadable,
+        };
 
-        let mut decisions = Map::new();
         for (name, property) in &a.decisions {
             if let Some(bytes) = prop(&[property.as_str()]).filter(|b| !b.is_empty()) {
                 let value = match serde_json::from_slice::<Value>(&bytes) {
@@ -231,57 +355,34 @@ impl PiiFilter {
                     }
                     Err(_) => Value::String(m.mask_bytes(&bytes)),
                 };
-                decisions.insert(name.clone(), value);
+                r.decisions.push((name.clone(), value));
             }
         }
-        if !decisions.is_empty() {
-            rec.insert("decisions".into(), Value::Object(decisions));
-        }
+        r.decisions.sort_by(|x, y| x.0.cmp(&y.0));
 
-        if !a.request_headers.is_empty() {
-            let mut o = Map::new();
-            for name in &a.request_headers {
-                {
-                    if let Some(masked) = masked_header(m, name, head.all(name)) {
-                        if name == "user-agent" {
-                            fields.push(("edgeward.log.user_agent", masked.clone()));
-                        } else if name == "referer" {
-                            fields.push(("edgeward.log.referer", masked.clone()));
-                        }
-                        o.insert(name.clone(), Value::String(masked));
-                    }
-                }
-            }
-            if !o.is_empty() {
-                rec.insert("request_headers".into(), Value::Object(o));
+        for name in &a.request_headers {
+            if let Some(masked) = masked_header(m, name, head.all(name)) {
+                r.request_headers.push((name.clone(), masked));
             }
         }
-        if !a.response_headers.is_empty() {
-            if let Ok(resp) = host.response_headers() {
-                let mut o = Map::new();
-                for name in &a.response_headers {
-                    let values = resp
-                        .iter()
-                        .filter(|(k, _)| k == name)
-                        .map(|(_, v)| v.as_str());
-                    if let Some(masked) = masked_header(m, name, values) {
-                        o.insert(name.clone(), Value::String(masked));
-                    }
-                }
-                if !o.is_empty() {
-                    rec.insert("response_headers".into(), Value::Object(o));
+        r.request_headers.sort_by(|x, y| x.0.cmp(&y.0));
+        if let Some(resp) = &response {
+            for name in &a.response_headers {
+                let values = resp
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str());
+                if let Some(masked) = masked_header(m, name, values) {
+                    r.response_headers.push((name.clone(), masked));
                 }
             }
+            r.response_headers.sort_by(|x, y| x.0.cmp(&y.0));
         }
         if let Some(c) = self.captures.get(&id) {
-            if let Some(e) = &c.request {
-                rec.insert("request_body".into(), e.render(m, a.excerpt_bytes));
-            }
-            if let Some(e) = &c.response {
-                rec.insert("response_body".into(), e.render(m, a.excerpt_bytes));
-            }
+            r.request_body = c.request.as_ref().map(|e| e.render(m, a.excerpt_bytes));
+            r.response_body = c.response.as_ref().map(|e| e.render(m, a.excerpt_bytes));
         }
-        (Value::Object(rec), fields)
+        r
     }
 
     fn enqueue<H: Host>(&mut self, host: &H, line: String, c: &CollectorConfig) {
@@ -437,10 +538,9 @@ impl Filter for PiiFilter {
     }
 
     fn on_log<H: Host>(&mut self, host: &H, id: StreamId) {
-        let (record, fields) = self.build(host, id);
+        let parts = self.build(host, id);
         self.captures.remove(&id);
-        // Serialising a Value of strings and numbers cannot fail.
-        let line = serde_json::to_string(&record).unwrap_or_default();
+        let line = parts.to_json();
         host.increment(RECORDS, 1);
         for (label, n) in self.audit.masker.take_tally() {
             let metrics = &mut self.redaction_metrics;
@@ -458,13 +558,16 @@ impl Filter for PiiFilter {
         }
         if self.audit.filter_state {
             let _ = host.set_property(&[RECORD_PROPERTY], line.as_bytes());
-            for (key, value) in &fields {
+            parts.for_each_field(|key, value| {
                 let _ = host.set_property(&[key], value.as_bytes());
-            }
+            });
         }
         if let Some(level) = self.audit.log {
             if host.log_enabled(level) {
-                host.log(level, &format!("{LOG_PREFIX}{line}"));
+                let mut out = String::with_capacity(LOG_PREFIX.len() + line.len());
+                out.push_str(LOG_PREFIX);
+                out.push_str(&line);
+                host.log(level, &out);
             }
         }
         if let Some(c) = self.audit.collector.clone() {

@@ -228,6 +228,25 @@ mod tests {
     }
 
     #[test]
+    fn emails_percent_encoded_twice_or_more() {
+        let m = masker("{}");
+        for (url, want) in [
+            ("/l?email=dana%2540example.com", "/l?email=[REDACTED:email]"),
+            (
+                "/l?e=DANA%25252540EXAMPLE.COM&n=1",
+                "/l?e=[REDACTED:email]&n=1",
+            ),
+            (
+                "/l?next=%2Fusers%3Fe%3Ddana%2540example.com",
+                "/l?next=/users?e%3D[REDACTED:email]",
+            ),
+            ("/l/dana%2540example.com/x", "/l/[REDACTED:email]/x"),
+        ] {
+            assert_eq!(m.mask_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
     fn decoding_and_encoding() {
         assert_eq!(decode("a+b%20c%2"), Some("a b c%2".to_string()));
         assert_eq!(decode("%ff"), None);
