@@ -3,7 +3,7 @@
 //! policy, and remote JWKS (waiting requests, failures, rotation, a stream
 //! reset during a refetch, two VMs sharing one fetch).
 //!
-//! Runs natively and on wasm32-unknown-unknown under node, so verdicts are
+//! Runs natively and on wasm32-wasip1 under node (WASI), so verdicts are
 //! known to be the same in Wasm.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

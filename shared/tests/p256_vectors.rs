@@ -10,7 +10,7 @@
 //! - a randomized differential test against the `p256` crate: random keys,
 //!   digests and signatures, valid and corrupted, from a fixed-seed PRNG.
 //!
-//! Runs natively (`cargo test`) and on wasm32-unknown-unknown under node
+//! Runs natively (`cargo test`) and on wasm32-wasip1 under node (WASI)
 //! (`tests/run-core-wasm-tests.sh`), with fewer random rounds there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

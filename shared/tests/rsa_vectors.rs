@@ -8,7 +8,7 @@
 //! - raw `s^e mod n` against Python's `pow` and, for many random moduli,
 //!   exponents and bases, against `crypto-bigint`'s modular exponentiation.
 //!
-//! Runs natively (`cargo test`) and on wasm32-unknown-unknown under node
+//! Runs natively (`cargo test`) and on wasm32-wasip1 under node (WASI)
 //! (`tests/run-core-wasm-tests.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -2,7 +2,7 @@
 //! (pyca/cryptography, see `vectors/generate.py`), run through the same path
 //! the filter uses: `KeySet::from_json` -> `candidates` -> `verify_signature`.
 //!
-//! Runs natively (`cargo test`) and on wasm32-unknown-unknown under node
+//! Runs natively (`cargo test`) and on wasm32-wasip1 under node (WASI)
 //! (`tests/run-core-wasm-tests.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
