@@ -304,6 +304,9 @@ class EnvoyProcess:
         self.cwd = str(cwd or REPO_ROOT)
         self.log_path = self.workdir / "envoy.log"
         self.stdout_path = self.workdir / "stdout.log"
+        # Envoy appends to --log-path: a fixed workdir (the demo's) would keep the
+        # lines of earlier runs, and a reader could take an old record for a new one.
+        self.log_path.unlink(missing_ok=True)
         self.inherit_stdout = inherit_stdout  # demo: show the access log live
         self._stdout = None
         self.proc: subprocess.Popen | None = None
