@@ -23,6 +23,7 @@ pub mod chain;
 pub mod client_ip;
 pub mod config;
 pub mod crypto;
+pub mod decimal;
 pub mod edge;
 pub mod filter;
 pub mod host;

@@ -5,6 +5,7 @@
 //! and serialising it cost more in Wasm than the masking itself (a B-tree
 //! insert, a heap string and a drop per field).
 
+use crate::decimal::push_i64;
 use serde_json::Value;
 
 /// An object being written: `{`, then `key: value` pairs, then `}`.
@@ -41,7 +42,7 @@ impl<'a> Obj<'a> {
 
     pub fn int(&mut self, key: &str, value: i64) {
         self.key(key);
-        push_int(self.out, value);
+        push_i64(self.out, value);
     }
 
     pub fn opt_int(&mut self, key: &str, value: Option<i64>) {
@@ -114,28 +115,6 @@ pub fn push_str(out: &mut String, s: &str) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-pub fn push_int(out: &mut String, v: i64) {
-    let mut digits = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push('-');
-    }
-    for &d in digits.get(i..).unwrap_or(&[]) {
-        out.push(char::from(d));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,7 +136,7 @@ mod tests {
     fn integers_and_objects() {
         for v in [0i64, 7, -7, 1234567890, i64::MIN, i64::MAX] {
             let mut s = String::new();
-            push_int(&mut s, v);
+            push_i64(&mut s, v);
             assert_eq!(s, v.to_string());
         }
         let mut out = String::new();

@@ -5,6 +5,7 @@
 //! the problem+json reply (type `quota-exceeded`, naming the policy) and
 //! the `edgeward.ratelimit` filter-state record.
 
+use crate::decimal::push_u64;
 use crate::host::LocalReply;
 use crate::problem::Problem;
 use crate::reason::Reason;
@@ -136,26 +137,6 @@ pub fn unavailable_reply(policy: &str) -> LocalReply {
         .into_reply("ratelimit")
 }
 
-/// Appends `n` in decimal, without the formatting machinery (this runs
-/// for every request).
-pub fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    for &d in digits.get(i..).unwrap_or(&[]) {
-        out.push(char::from(d));
-    }
-}
-
 /// The filter-state record. Built by hand: it is written for every
 /// request, and policy names need no JSON escaping (`[A-Za-z0-9_-]`).
 pub fn decision_json(
@@ -222,15 +203,6 @@ mod tests {
             reset_ms: 1500,
             retry_after_ms: 1200,
             source: Source::Local,
-        }
-    }
-
-    #[test]
-    fn decimal_digits() {
-        for n in [0, 7, 10, 999, 1_000_000_007, u64::MAX] {
-            let mut s = String::new();
-            push_u64(&mut s, n);
-            assert_eq!(s, n.to_string());
         }
     }
 

@@ -158,7 +158,7 @@ pub fn bucket_key(n: u32) -> String {
     // Built without `format!`: one per request and policy.
     let mut k = String::with_capacity(24);
     k.push_str("edgeward.rl.b.");
-    super::response::push_u64(&mut k, u64::from(n));
+    crate::decimal::push_u64(&mut k, u64::from(n));
     k
 }
 
