@@ -4,7 +4,9 @@
 # in V8, the engine Envoy embeds, as natively. The runner is set in
 # .cargo/config.toml (tests/wasi-test-runner.mjs). libtest runs the tests one
 # after another there (no threads in wasip1), and a failing test aborts the
-# binary (panics abort on wasip1), which fails the run.
+# binary (panics abort on wasip1), which fails the run. --nocapture: the abort
+# comes before libtest would print a failed test's captured output, so the
+# panic message (with its file and line) is printed as it happens instead.
 #
 # Needs: rustup, cargo, node (>= 18).
 set -euo pipefail
@@ -20,4 +22,4 @@ if ! rustup target list --installed | grep -qx "$TARGET"; then
 fi
 echo "node $(node --version)"
 
-cargo test -p edgeward-core --target "$TARGET" --tests
+cargo test -p edgeward-core --target "$TARGET" --tests -- --nocapture
