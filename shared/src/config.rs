@@ -39,13 +39,22 @@ pub fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
 
 /// Parses a JSON document into `T`, reporting the path of the first field
 /// serde refused (unknown field, wrong type, missing member).
+/// Anything after the document is refused too: a second object pasted after
+/// the first would otherwise be dropped without a word.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
         err(field, e.into_inner().to_string())
-    })
+    })?;
+    de.end().map_err(|e| {
+        err(
+            "",
+            format!("{e}: the configuration must be one JSON document"),
+        )
+    })?;
+    Ok(value)
 }
 
 /// A field path under construction: `Field::root("rules").index(2).child("match")`.
@@ -157,6 +166,20 @@ mod tests {
         assert_eq!(e.field, "a");
         let e = parse_json::<Raw>(b"not json").unwrap_err();
         assert_eq!(e.field, "");
+    }
+
+    #[test]
+    fn only_one_document() {
+        assert!(parse_json::<Raw>(b" {\"a\": 1}\n ").is_ok());
+        for trailing in [
+            &br#"{"a": 1} {"a": 2}"#[..],
+            br#"{"a": 1}x"#,
+            br#"{"a": 1},"#,
+        ] {
+            let e = parse_json::<Raw>(trailing).unwrap_err();
+            assert_eq!(e.field, "");
+            assert!(e.message.contains("one JSON document"), "{e}");
+        }
     }
 
     #[test]
