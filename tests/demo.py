@@ -5,8 +5,8 @@ with masked audit records.
     .venv/bin/python tests/demo.py --check   # run the curls itself, exit 0 if all pass
 
 Starts the echo upstream on 127.0.0.1:10001 and Envoy with envoy/demo.yaml
-(listener 127.0.0.1:10000, admin 127.0.0.1:9901; the edgeward JWT filter from
-dist/edgeward_jwt.wasm, then the tenant filter from dist/edgeward_tenant.wasm, then the
+(listener 127.0.0.1:10000, admin 127.0.0.1:9901; the edgeward JWT and tenant
+filters in one entry from dist/edgeward_edge.wasm, then the
 schema filter from dist/edgeward_schema.wasm, then the
 rate-limit filter from dist/edgeward_ratelimit.wasm, then the PII audit filter from
 dist/edgeward_pii.wasm), mints demo tokens with the DEMO-ONLY key
@@ -36,9 +36,8 @@ from harness.ports import wait_for_port  # noqa: E402
 
 GATEWAY_PORT, ADMIN_PORT, ECHO_PORT = 10000, 9901, 10001
 CONFIG = REPO_ROOT / "envoy" / "demo.yaml"
-WASM = REPO_ROOT / "dist" / "edgeward_jwt.wasm"
+EDGE_WASM = REPO_ROOT / "dist" / "edgeward_edge.wasm"
 WASM_RATELIMIT = REPO_ROOT / "dist" / "edgeward_ratelimit.wasm"
-TENANT_WASM = REPO_ROOT / "dist" / "edgeward_tenant.wasm"
 SCHEMA_WASM = REPO_ROOT / "dist" / "edgeward_schema.wasm"
 PII_WASM = REPO_ROOT / "dist" / "edgeward_pii.wasm"
 AUDIT_PREFIX = "edgeward-audit "
@@ -253,7 +252,7 @@ def main(argv=None) -> int:
                     help="run the demo requests, print statuses, exit 0 only if all match")
     args = ap.parse_args(argv)
 
-    for wasm in (WASM, TENANT_WASM, SCHEMA_WASM, WASM_RATELIMIT, PII_WASM):
+    for wasm in (EDGE_WASM, SCHEMA_WASM, WASM_RATELIMIT, PII_WASM):
         if not wasm.is_file():
             print(f"{wasm.relative_to(REPO_ROOT)} is missing: run `make wasm` (make demo does it)")
             return 1

@@ -534,3 +534,20 @@ fn configuration_errors_name_the_filter_and_its_field() {
         .iter()
         .any(|(_, m)| m.contains("tenant: duplicate field")));
 }
+
+#[test]
+fn the_shipped_envoy_configs_carry_valid_edge_configurations() {
+    for (name, yaml) in [
+        (
+            "examples/edge.yaml",
+            include_str!("../../envoy/examples/edge.yaml"),
+        ),
+        ("demo.yaml", include_str!("../../envoy/demo.yaml")),
+    ] {
+        let host = FakeHost::new(NOW_MS);
+        *host.plugin_config.borrow_mut() =
+            common::plugin_config_in(yaml, "dist/edgeward_edge.wasm").into_bytes();
+        let mut d = Driver::<EdgeFilter>::new(ROOT);
+        assert!(d.configure(&host), "{name}: {:?}", host.logs.borrow());
+    }
+}

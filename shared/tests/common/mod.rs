@@ -64,3 +64,23 @@ pub fn jwt_vm(host: &FakeHost, cfg: &Value) -> Driver<JwtFilter> {
     );
     d
 }
+
+/// The plugin configuration (the `value: |` block) of the Wasm filter entry
+/// that loads `wasm` (e.g. `dist/edgeward_tenant.wasm`) in an Envoy YAML
+/// config: the block ends at the first line indented less than its first.
+pub fn plugin_config_in(yaml: &str, wasm: &str) -> String {
+    let at = yaml
+        .find(wasm)
+        .unwrap_or_else(|| panic!("{wasm} in the config"));
+    let rest = &yaml[at..];
+    let start = rest.find("value: |").expect("its configuration") + "value: |".len();
+    let mut lines = rest[start..].lines().skip(1).peekable();
+    let indent = lines
+        .peek()
+        .map(|l| l.len() - l.trim_start().len())
+        .expect("a configuration line");
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
