@@ -137,21 +137,6 @@ fn combined_period(p: [u64; 2]) -> u64 {
     }
 }
 
-/// `field` of filter `name`'s part of the chain configuration.
-fn prefixed(name: &str, e: ConfigError) -> ConfigError {
-    let field = if e.field.is_empty() {
-        name.to_string()
-    } else if e.field.starts_with('[') {
-        format!("{name}{}", e.field)
-    } else {
-        format!("{name}.{}", e.field)
-    };
-    ConfigError {
-        field,
-        message: e.message,
-    }
-}
-
 /// The top-level members of the chain configuration, in order, values
 /// untouched (each filter parses its own, strictly, from the same bytes).
 struct Parts(Vec<(String, Box<RawValue>)>);
@@ -218,20 +203,12 @@ impl<P: Pair> Chain<P> {
     /// let through: the headers (unless already given), the buffered body,
     /// the trailers, stopping where it stops.
     fn run_second<H: Host>(&mut self, host: &H, id: StreamId, w: Waiting) -> Verdict {
-        let h2 = ChainHost {
-            inner: host,
-            side: Side::Second,
-            shared: &self.shared,
-            current: Cell::new(Some(id)),
-        };
+        let h2 = chain_host(&self.shared, host, Side::Second, Some(id));
         let mut v = Verdict::Continue;
         if !w.second_started {
             v = self.second.on_request_headers(&h2, id, w.headers_eos);
             // The head and the properties were for these headers only.
-            self.shared
-                .try_borrow_mut()
-                .ok()
-                .map(|mut s| s.handover.remove(&id));
+            self.with_shared(|s| s.handover.remove(&id));
         }
         // A filter that pauses in its headers still gets the body (that is
         // how it reads it); one that holds or answered gets nothing more.
@@ -345,6 +322,17 @@ impl<P: Pair> Chain<P> {
         }
     }
 
+    /// The stream a callout reply is for (None: the root context) and the
+    /// filter that dispatched it (None: unknown token, both are told).
+    fn reply_route(&self, origin: Origin, token: u32) -> (Option<StreamId>, Option<Side>) {
+        let current = match origin {
+            Origin::Root => None,
+            Origin::Stream(id) => Some(id),
+        };
+        let owner = self.with_shared(|s| s.tokens.remove(&token)).flatten();
+        (current, owner)
+    }
+
     fn tick_due(&self, side: Side, now: u64) -> bool {
         self.with_shared(|s| {
             let i = index(side);
@@ -386,9 +374,9 @@ impl<P: Pair> Filter for Chain<P> {
             current: Cell::new(None),
         };
         let first = P::First::configure(&probe(Side::First), a.get().as_bytes())
-            .map_err(|e| prefixed(names[0], e))?;
+            .map_err(|e| e.under(names[0]))?;
         let second = P::Second::configure(&probe(Side::Second), b.get().as_bytes())
-            .map_err(|e| prefixed(names[1], e))?;
+            .map_err(|e| e.under(names[1]))?;
         {
             let mut s = shared.borrow_mut();
             s.periods = [first.tick_period_ms(), second.tick_period_ms()];
@@ -515,11 +503,7 @@ impl<P: Pair> Filter for Chain<P> {
         token: u32,
         response: &dyn CalloutResponse,
     ) {
-        let current = match origin {
-            Origin::Root => None,
-            Origin::Stream(id) => Some(id),
-        };
-        let owner = self.with_shared(|s| s.tokens.remove(&token)).flatten();
+        let (current, owner) = self.reply_route(origin, token);
         if owner != Some(Side::Second) {
             let h1 = chain_host(&self.shared, host, Side::First, current);
             self.first
@@ -541,11 +525,7 @@ impl<P: Pair> Filter for Chain<P> {
         token: u32,
         response: &dyn GrpcResponse,
     ) {
-        let current = match origin {
-            Origin::Root => None,
-            Origin::Stream(id) => Some(id),
-        };
-        let owner = self.with_shared(|s| s.tokens.remove(&token)).flatten();
+        let (current, owner) = self.reply_route(origin, token);
         if owner != Some(Side::Second) {
             let h1 = chain_host(&self.shared, host, Side::First, current);
             self.first
@@ -684,16 +664,7 @@ impl<H: StreamHost> StreamHost for ChainHost<'_, H> {
             // A removal is mirrored (every value, any case, as Envoy
             // does); a value set makes the next reader ask the proxy.
             if value.is_none() {
-                h.head = Some(if head.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                    RequestHead::new(
-                        head.iter()
-                            .filter(|(k, _)| !k.eq_ignore_ascii_case(name))
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect(),
-                    )
-                } else {
-                    head
-                });
+                h.head = Some(head.without(name));
             }
             Some(())
         });

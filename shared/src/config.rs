@@ -29,6 +29,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// The same error, its field moved under `parent`: a nested part's
+    /// errors (the PII engine's under `masking`, a chained filter's under its
+    /// name) name the field from the top of the whole configuration.
+    pub fn under(self, parent: &str) -> ConfigError {
+        let field = if self.field.is_empty() {
+            parent.to_string()
+        } else if self.field.starts_with('[') {
+            format!("{parent}{}", self.field)
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        ConfigError {
+            field,
+            message: self.message,
+        }
+    }
+}
+
 /// Builds a [`ConfigError`].
 pub fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -180,6 +199,14 @@ mod tests {
             assert_eq!(e.field, "");
             assert!(e.message.contains("one JSON document"), "{e}");
         }
+    }
+
+    #[test]
+    fn nested_errors_are_named_from_the_top() {
+        assert_eq!(err("a.b", "m").under("p").field, "p.a.b");
+        assert_eq!(err("[2].c", "m").under("p").field, "p[2].c");
+        let e = err("", "m").under("p");
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("p", "m"));
     }
 
     #[test]

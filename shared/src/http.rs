@@ -91,6 +91,20 @@ impl RequestHead {
         self.all(name).next()
     }
 
+    /// This head without header `name` (every value, any case), as the
+    /// proxy has it after the header is removed.
+    pub fn without(self, name: &str) -> RequestHead {
+        if !self.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            return self;
+        }
+        RequestHead::new(
+            self.iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case(name))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     pub fn method(&self) -> &str {
         self.first(":method").unwrap_or("")
     }
@@ -274,6 +288,17 @@ mod tests {
 
     fn head(pairs: &[(&str, &str)]) -> RequestHead {
         RequestHead::from_pairs(pairs)
+    }
+
+    #[test]
+    fn without_removes_every_value_of_the_name() {
+        let h = head(&[(":path", "/a"), ("x-a", "1"), ("x-b", "2"), ("x-a", "3")]);
+        let w = h.clone().without("X-A");
+        assert_eq!(
+            w.iter().collect::<Vec<_>>(),
+            [(":path", "/a"), ("x-b", "2")]
+        );
+        assert_eq!(h.clone().without("x-c"), h);
     }
 
     #[test]

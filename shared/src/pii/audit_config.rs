@@ -258,16 +258,7 @@ impl AuditConfig {
     }
 
     pub fn compile(self) -> Result<Audit, ConfigError> {
-        let masker = self.masking.compile().map_err(|e| {
-            err(
-                if e.field.is_empty() {
-                    "masking".to_string()
-                } else {
-                    format!("masking.{}", e.field)
-                },
-                e.message,
-            )
-        })?;
+        let masker = self.masking.compile().map_err(|e| e.under("masking"))?;
         if self.subject == SubjectAction::Hash && !masker.can_hash() {
             return Err(err(
                 "subject",
