@@ -910,17 +910,17 @@ fn config_errors_name_the_rule_and_field() {
 /// The tenant filter's configuration in an Envoy YAML (the block after
 /// `local: {filename: dist/edgeward_tenant.wasm}`).
 #[test]
-fn the_shipped_envoy_configs_carry_valid_policies() {
-    for (name, yaml) in [(
-        "examples/tenant.yaml",
-        include_str!("../../envoy/examples/tenant.yaml"),
-    )] {
-        let cfg = common::plugin_config_in(yaml, "dist/edgeward_tenant.wasm");
-        let host = FakeHost::new(0);
-        *host.plugin_config.borrow_mut() = cfg.into_bytes();
-        let mut d = Driver::<TenantFilter>::new(1);
-        assert!(d.configure(&host), "{name}: {:?}", host.logs.borrow());
-    }
+fn the_shipped_envoy_config_carries_a_valid_policy() {
+    let yaml = include_str!("../../envoy/examples/tenant.yaml");
+    let host = FakeHost::new(0);
+    *host.plugin_config.borrow_mut() =
+        common::plugin_config_in(yaml, "dist/edgeward_tenant.wasm").into_bytes();
+    let mut d = Driver::<TenantFilter>::new(1);
+    assert!(
+        d.configure(&host),
+        "examples/tenant.yaml: {:?}",
+        host.logs.borrow()
+    );
 }
 
 #[test]
