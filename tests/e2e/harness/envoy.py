@@ -17,21 +17,19 @@ Why the details:
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .ports import free_port
+from .process import ManagedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORK_ROOT = REPO_ROOT / "tests" / ".work"
@@ -236,18 +234,6 @@ class EnvoyStartError(RuntimeError):
         self.log_tail = log_tail
 
 
-_live: set["EnvoyProcess"] = set()
-_live_lock = threading.Lock()
-
-
-@atexit.register
-def _kill_leftovers():
-    with _live_lock:
-        procs = list(_live)
-    for p in procs:
-        p.stop(grace=1.0)
-
-
 def _admin_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
@@ -264,7 +250,7 @@ def _listener_ports(config: dict) -> list[int]:
     ]
 
 
-class EnvoyProcess:
+class EnvoyProcess(ManagedProcess):
     """One Envoy process.
 
     Either give `config` (a bootstrap dict; ports are read from it) or
@@ -341,8 +327,7 @@ class EnvoyProcess:
             self.command(), cwd=self.cwd, stdin=subprocess.DEVNULL,
             stdout=self._stdout, stderr=None if self.inherit_stdout else subprocess.STDOUT,
         )
-        with _live_lock:
-            _live.add(self)
+        self._started()
         try:
             self._wait_ready(timeout)
         except BaseException:  # includes KeyboardInterrupt: never leave it running
@@ -381,38 +366,13 @@ class EnvoyProcess:
         except OSError:
             return False
 
-    def stop(self, grace: float = 5.0) -> int | None:
-        """SIGTERM, wait up to `grace` seconds, then SIGKILL. Returns the exit code."""
-        p = self.proc
-        if p is None:
-            return None
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGTERM)
-                p.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-            except ProcessLookupError:
-                pass
-        with _live_lock:
-            _live.discard(self)
+    def _close_files(self) -> None:
         if self._stdout is not None and not self._stdout.closed:
             self._stdout.close()
-        return p.returncode
 
     @property
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- inspection ------------------------------------------------------
     def log_text(self) -> str:

@@ -10,28 +10,15 @@ Every started server is also killed by an atexit hook.
 
 from __future__ import annotations
 
-import atexit
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from .ports import free_port
-
-_live: set["RedisServer"] = set()
-_live_lock = threading.Lock()
-
-
-@atexit.register
-def _kill_leftovers():
-    with _live_lock:
-        servers = list(_live)
-    for s in servers:
-        s.stop()
-
+from .process import ManagedProcess
 
 def redis_binary() -> str | None:
     return shutil.which("redis-server")
@@ -56,7 +43,7 @@ class RedisStartError(RuntimeError):
     pass
 
 
-class RedisServer:
+class RedisServer(ManagedProcess):
     def __init__(self, port: int | None = None, host: str = "127.0.0.1", workdir=None):
         self.host = host
         self.port = port or free_port()
@@ -87,8 +74,7 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.workdir)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        with _live_lock:
-            _live.add(self)
+        self._started()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -102,17 +88,7 @@ class RedisServer:
         raise RedisStartError(f"redis-server on port {self.port} did not answer PING in "
                               f"{timeout:.0f}s:\n" + self.log_tail())
 
-    def stop(self, grace: float = 5.0):
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        with _live_lock:
-            _live.discard(self)
+    def _close_files(self) -> None:
         if self._log is not None and not self._log.closed:
             self._log.close()
 
@@ -132,17 +108,8 @@ class RedisServer:
         """Start again on the same port (empty: persistence is off)."""
         return self.start(timeout)
 
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -16,17 +16,16 @@ few fields of envoy.service.ratelimit.v3), so no generated code is needed.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from .envoy import REPO_ROOT
 from .ports import free_port
+from .process import ManagedProcess
 
 RLS_BIN = REPO_ROOT / "services" / "ratelimit-service" / "target" / "release" / \
     "edgeward-ratelimit-service"
@@ -35,18 +34,6 @@ METHOD = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
 CODES = {0: "UNKNOWN", 1: "OK", 2: "OVER_LIMIT"}
 UNITS = {0: "UNKNOWN", 1: "SECOND", 2: "MINUTE", 3: "HOUR", 4: "DAY", 5: "MONTH", 6: "YEAR",
          7: "WEEK"}
-
-_live: set["RlsProcess"] = set()
-_live_lock = threading.Lock()
-
-
-@atexit.register
-def _kill_leftovers():
-    with _live_lock:
-        procs = list(_live)
-    for p in procs:
-        p.stop(grace=1.0)
-
 
 def rls_binary() -> Path:
     override = os.environ.get("EDGEWARD_RLS_BIN")
@@ -66,7 +53,7 @@ class RlsError(RuntimeError):
         self.details = details
 
 
-class RlsProcess:
+class RlsProcess(ManagedProcess):
     """One service process. Give `redis_url` or `memory=True`; `limits` is the
     limits file's content (a list of limit dicts, see the service's README)."""
 
@@ -107,8 +94,7 @@ class RlsProcess:
         self._files = [out, err]
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=out, stderr=err, cwd=str(self.workdir))
-        with _live_lock:
-            _live.add(self)
+        self._started()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -125,29 +111,12 @@ class RlsProcess:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        with _live_lock:
-            _live.discard(self)
+        return super().stop(grace)
+
+    def _close_files(self) -> None:
         for f in self._files:
             if not f.closed:
                 f.close()
-        return None if p is None else p.returncode
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def stdout_text(self) -> str:
         try:
