@@ -704,12 +704,12 @@ RL_HEADERS = {"x-tenant": "bench"}
 RL_HUGE = 4_000_000_000
 
 
-def edgeward_ratelimit_local_filters() -> list:
+def edgeward_ratelimit_local_filters(wasm: Path = WASM_RATELIMIT) -> list:
     cfg = {"policies": [{"name": "per-tenant",
                          "key": [{"dimension": "header", "name": "x-tenant"}],
                          "limit": {"token_bucket": {"rate": 1_000_000_000,
                                                     "burst": 1_000_000_000}}}]}
-    return [wasm_filter("edgeward_ratelimit", WASM_RATELIMIT, cfg, failure_policy="FAIL_CLOSED")]
+    return [wasm_filter("edgeward_ratelimit", wasm, cfg, failure_policy="FAIL_CLOSED")]
 
 
 def native_local_ratelimit_filters() -> list:
@@ -769,7 +769,8 @@ def fault_answer_filter() -> dict:
     }
 
 
-def edgeward_ratelimit_global_filters(local_first: dict | None = None) -> list:
+def edgeward_ratelimit_global_filters(local_first: dict | None = None,
+                                      wasm: Path = WASM_RATELIMIT) -> list:
     BenchRls.ensure()
     cfg = {"domain": "edgeward", "service": {"cluster": "rls"}, "policies": [{
         "name": "g", "mode": "global", "timeout_ms": 2000, "failure_mode": "deny",
@@ -777,7 +778,7 @@ def edgeward_ratelimit_global_filters(local_first: dict | None = None) -> list:
         "limit": {"fixed_window": {"requests": 1000, "window_s": 60}}}]}
     if local_first:
         cfg["policies"][0]["local_first"] = local_first
-    return [wasm_filter("edgeward_ratelimit", WASM_RATELIMIT, cfg, failure_policy="FAIL_CLOSED")]
+    return [wasm_filter("edgeward_ratelimit", wasm, cfg, failure_policy="FAIL_CLOSED")]
 
 
 def native_ratelimit_global_filters() -> list:
@@ -822,6 +823,18 @@ def ratelimit_cases() -> list[Case]:
              baseline_name="native ratelimit (same RLS)",
              check=stat_at_least("wasmcustom.edgeward.ratelimit.allowed.policy.g", 1.0),
              **global_kw),
+        # A/B: this build against another build of the module
+        # ($EDGEWARD_RL_BASELINE_WASM, e.g. main's), same configuration.
+        Case("edgeward ratelimit local, vs baseline build",
+             edgeward_ratelimit_local_filters, req,
+             baseline_filters=lambda: edgeward_ratelimit_local_filters(
+                 Path(os.environ["EDGEWARD_RL_BASELINE_WASM"])),
+             baseline_name="$EDGEWARD_RL_BASELINE_WASM", optional=True),
+        Case("edgeward ratelimit global (RLS), vs baseline build",
+             edgeward_ratelimit_global_filters, req,
+             baseline_filters=lambda: edgeward_ratelimit_global_filters(
+                 None, Path(os.environ["EDGEWARD_RL_BASELINE_WASM"])),
+             baseline_name="$EDGEWARD_RL_BASELINE_WASM", optional=True, **global_kw),
         # Local-first: one call per 1000 requests (leases of 1000 units).
         Case("edgeward ratelimit global local-first (lease 1000), vs native ratelimit",
              lambda: edgeward_ratelimit_global_filters(

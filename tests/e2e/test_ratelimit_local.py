@@ -114,6 +114,21 @@ def test_shadow_policies_never_block_and_are_counted(gateway, wasm_path):
     assert gw.counter("edgeward.ratelimit.allowed", policy="trial") == 6
 
 
+def test_a_repeated_header_is_one_key_over_all_its_values(gateway, wasm_path):
+    # `x-k: a` + `x-k: b` is the key "a,b", the same as `x-k: a,b`, and not
+    # the key of `x-k: a` alone: repeating a header cannot split or dodge a
+    # key, and a key over only the first value would count "a" twice.
+    cfg = {"policies": [policy("per-k", fixed(2, 60), key=[header_key("x-k")])]}
+    gw = gateway([ratelimit_filter(wasm_path, cfg)])
+    repeated = [("x-k", "a"), ("x-k", "b")]
+    assert [client.get(gw.port, "/", repeated).status for _ in range(2)] == [200, 200]
+    assert client.get(gw.port, "/", {"x-k": "a,b"}).status == 429
+    assert client.get(gw.port, "/", repeated).status == 429
+    assert client.get(gw.port, "/", {"x-k": "a"}).status == 200
+    assert client.get(gw.port, "/", {"x-k": "b"}).status == 200
+    assert gw.counter("edgeward.ratelimit.limited", policy="per-k") == 2
+
+
 def test_headers_are_rfc8941_structured_fields(gateway, wasm_path):
     cfg = {"response_headers": "all", "legacy_headers": True, "policies": [
         policy("per-key", fixed(3, 30), key=[header_key()]),
