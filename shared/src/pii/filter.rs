@@ -319,7 +319,9 @@ impl PiiFilter {
             .filter(|c| *c > 0);
         r.status = status;
         r.duration_us = duration_ns.map(|d| d / 1000);
-        r.bytes_in = self.bytes_in(&head, id).or_else(|| int(&["request", "size"]));
+        r.bytes_in = self
+            .bytes_in(&head, id)
+            .or_else(|| int(&["request", "size"]));
         r.bytes_out = int(&["response", "size"]);
         // Details say who answered: only worth a host call off the happy path.
         if status.is_none_or(|s| s >= 400) {
