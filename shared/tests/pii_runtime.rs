@@ -440,3 +440,72 @@ fn configuration_errors_refuse_the_plugin() {
         .iter()
         .any(|(_, m)| m.starts_with("edgeward-pii: invalid configuration: subject:")));
 }
+
+/// `bytes_in` of a request that ended with its headers is 0 without a host
+/// call; with a body, a `content-length`, or headers the filter never saw
+/// (an earlier filter answered), it is Envoy's `request.size`.
+#[test]
+fn bytes_in_asks_the_host_unless_the_request_had_no_body() {
+    let host = FakeHost::new(1_800_000_000_000);
+    let mut d = vm(&host, json!({}));
+    let run = |d: &mut Driver<PiiFilter>, id: u32, extra: &[(&str, &str)], eos: Option<bool>| {
+        let mut headers = vec![(":method", "POST"), (":path", "/x"), (":authority", "a")];
+        headers.extend_from_slice(extra);
+        host.start_stream(id, &headers);
+        if let Some(eos) = eos {
+            d.on_request_headers(&host, id, eos);
+        }
+        host.set_response(&[], b"");
+        set_prop(&host, &["response", "code"], &int(200));
+        set_prop(&host, &["request", "size"], &int(42));
+        d.on_log(&host, id);
+        d.on_done(id);
+        let whole = state(&host, id, "edgeward.log").unwrap();
+        serde_json::from_str::<Value>(&whole).unwrap()["bytes_in"].clone()
+    };
+    assert_eq!(run(&mut d, 2, &[], Some(true)), 0);
+    assert_eq!(run(&mut d, 3, &[], Some(false)), 42);
+    assert_eq!(run(&mut d, 4, &[("content-length", "0")], Some(true)), 42);
+    assert_eq!(run(&mut d, 5, &[], None), 42);
+}
+
+/// `filter_state` as a list publishes only what it names; the record in
+/// Envoy's log is the same whatever is published.
+#[test]
+fn filter_state_publishes_only_what_the_config_names() {
+    let request = [
+        (":method", "GET"),
+        (":path", "/users/bob@example.com"),
+        (":authority", "api.example"),
+        ("user-agent", "curl/8"),
+    ];
+    let mut lines = Vec::new();
+    for (id, fs) in [
+        (2, json!(true)),
+        (3, json!(["path", "record"])),
+        (4, json!(false)),
+    ] {
+        let host = FakeHost::new(1_800_000_000_000);
+        let mut d = vm(&host, json!({"filter_state": fs}));
+        host.start_stream(id, &request);
+        d.on_request_headers(&host, id, true);
+        finish(&host, 200, "via_upstream", "203.0.113.77:5555");
+        d.on_log(&host, id);
+        d.on_done(id);
+        let path = state(&host, id, "edgeward.log.path");
+        let method = state(&host, id, "edgeward.log.method");
+        let record = state(&host, id, "edgeward.log");
+        match id {
+            2 => assert!(path.is_some() && method.is_some() && record.is_some()),
+            3 => {
+                assert_eq!(path.as_deref(), Some("/users/[REDACTED:email]"));
+                assert!(method.is_none() && record.is_some());
+                assert!(state(&host, id, "edgeward.log.user_agent").is_none());
+            }
+            _ => assert!(path.is_none() && method.is_none() && record.is_none()),
+        }
+        lines.push(records(&host));
+    }
+    assert_eq!(lines[0], lines[1]);
+    assert_eq!(lines[0], lines[2]);
+}

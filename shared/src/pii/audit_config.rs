@@ -182,9 +182,81 @@ pub struct AuditConfig {
     pub decisions: Vec<String>,
     pub log: LogConfig,
     /// Publish the masked record and fields in filter state for Envoy's
-    /// access log (`%FILTER_STATE(wasm.edgeward.log:PLAIN)%` ...).
-    pub filter_state: bool,
+    /// access log (`%FILTER_STATE(wasm.edgeward.log:PLAIN)%` ...): `true`
+    /// (all), `false` (none) or the names of what to publish.
+    pub filter_state: FilterStateConfig,
     pub collector: Option<CollectorConfig>,
+}
+
+/// `filter_state`: everything, nothing, or a list of names (`record` and
+/// the single fields of [`PUBLISHED_FIELDS`]). Each published value is one
+/// `set_property` per request (~0.5 us in Envoy), so a config whose access
+/// log prints only the record, or a few fields, names them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FilterStateConfig {
+    All(bool),
+    Only(Vec<String>),
+}
+
+/// What can be published in filter state: `record` is `edgeward.log`, the
+/// others `edgeward.log.<name>`. The bit of each is its index.
+pub const PUBLISHED_FIELDS: [&str; 11] = [
+    "record",
+    "method",
+    "authority",
+    "path",
+    "client_ip",
+    "subject",
+    "tenant",
+    "user_agent",
+    "referer",
+    "details",
+    "denied",
+];
+
+/// The set of [`PUBLISHED_FIELDS`] a config publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published(u16);
+
+impl Published {
+    pub const ALL: Published = Published((1 << PUBLISHED_FIELDS.len()) - 1);
+    pub const NONE: Published = Published(0);
+
+    /// Whether `name` (one of [`PUBLISHED_FIELDS`]) is published.
+    pub fn has(self, name: &str) -> bool {
+        PUBLISHED_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    fn compile(config: &FilterStateConfig) -> Result<Published, ConfigError> {
+        let names = match config {
+            FilterStateConfig::All(true) => return Ok(Published::ALL),
+            FilterStateConfig::All(false) => return Ok(Published::NONE),
+            FilterStateConfig::Only(names) => names,
+        };
+        let field = Field::root("filter_state");
+        let mut bits = 0u16;
+        for (i, name) in names.iter().enumerate() {
+            let Some(bit) = PUBLISHED_FIELDS.iter().position(|f| f == name) else {
+                return Err(field.index(i).error(format!(
+                    "{name:?} is not one of {}",
+                    PUBLISHED_FIELDS.join(", ")
+                )));
+            };
+            if bits & (1 << bit) != 0 {
+                return Err(field.index(i).error(format!("{name:?} is listed twice")));
+            }
+            bits |= 1 << bit;
+        }
+        Ok(Published(bits))
+    }
 }
 
 impl Default for AuditConfig {
@@ -202,7 +274,10 @@ impl Default for AuditConfig {
             body: BodyConfig::default(),
             decisions: ["authz", "schema", "ratelimit"].map(String::from).to_vec(),
             log: LogConfig::default(),
-            filter_state: true,
+            // Everything: access logs written against earlier versions print
+            // the single fields, and an access log naming a field that is
+            // not published prints `-` without any error.
+            filter_state: FilterStateConfig::All(true),
             collector: None,
         }
     }
@@ -223,7 +298,10 @@ pub struct Audit {
     /// (name, filter-state property `edgeward.<name>`).
     pub decisions: Vec<(String, String)>,
     pub log: Option<LogLevel>,
+    /// Anything published in filter state.
     pub filter_state: bool,
+    /// What is published there.
+    pub published: Published,
     pub collector: Option<CollectorConfig>,
 }
 
@@ -323,6 +401,7 @@ impl AuditConfig {
             }
             decisions.push((name.clone(), format!("edgeward.{name}")));
         }
+        let published = Published::compile(&self.filter_state)?;
         if let Some(c) = &self.collector {
             let f = Field::root("collector");
             if c.cluster.trim().is_empty() {
@@ -367,7 +446,8 @@ impl AuditConfig {
                 LevelConfig::Info => LogLevel::Info,
                 LevelConfig::Warn => LogLevel::Warn,
             }),
-            filter_state: self.filter_state,
+            filter_state: !published.is_empty(),
+            published,
             collector: self.collector,
         })
     }
@@ -393,6 +473,20 @@ mod tests {
         assert!(a.log.is_some() && a.filter_state && a.collector.is_none());
         let a = AuditConfig::from_json(b"{}").unwrap();
         assert_eq!(a.decisions.len(), 3);
+    }
+
+    #[test]
+    fn filter_state_is_all_none_or_a_list() {
+        let a = AuditConfig::from_json(b"{}").unwrap();
+        assert_eq!(a.published, Published::ALL);
+        assert!(PUBLISHED_FIELDS.iter().all(|f| a.published.has(f)));
+        let a = AuditConfig::from_json(br#"{"filter_state": false}"#).unwrap();
+        assert!(!a.filter_state && a.published.is_empty());
+        let a = AuditConfig::from_json(br#"{"filter_state": []}"#).unwrap();
+        assert!(!a.filter_state);
+        let a = AuditConfig::from_json(br#"{"filter_state": ["record", "path"]}"#).unwrap();
+        assert!(a.filter_state && a.published.has("record") && a.published.has("path"));
+        assert!(!a.published.has("method") && !a.published.has("nonsense"));
     }
 
     #[test]
@@ -448,6 +542,9 @@ mod tests {
                 "collector.queue_bytes",
             ),
             (r#"{"log": {"level": "trace"}}"#, "log.level"),
+            (r#"{"filter_state": ["record", "pth"]}"#, "filter_state[1]"),
+            (r#"{"filter_state": ["path", "path"]}"#, "filter_state[1]"),
+            (r#"{"filter_state": "yes"}"#, "filter_state"),
         ] {
             let e = error_of(json);
             assert_eq!(e.field, field, "{json}: {e}");

@@ -14,7 +14,7 @@
 //! collector cluster from the timer, with a bounded queue per worker: a full
 //! queue or a failed batch drops records and counts them, never the request.
 
-use super::audit_config::{Audit, AuditConfig, CollectorConfig, SubjectAction};
+use super::audit_config::{Audit, AuditConfig, CollectorConfig, Published, SubjectAction};
 use super::excerpt::Excerpt;
 use super::record::{self, LOG_PREFIX, RECORD_PROPERTY};
 use super::writer::Obj;
@@ -26,7 +26,7 @@ use crate::http::RequestHead;
 use crate::identity::Identity;
 use crate::metrics::labeled;
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Metric names (Envoy: `wasmcustom.<name>`).
 pub const RECORDS: &str = "edgeward.pii.records";
@@ -171,41 +171,47 @@ impl Parts {
     }
 
     /// The single fields published for the access log
-    /// (`edgeward.log.<field>`), each only when the record has it.
-    fn for_each_field(&self, mut f: impl FnMut(&str, &str)) {
-        f("edgeward.log.method", &self.method);
-        for (key, v) in [
-            ("edgeward.log.authority", &self.authority),
-            ("edgeward.log.path", &self.path),
-            ("edgeward.log.details", &self.details),
-            ("edgeward.log.client_ip", &self.client_ip),
+    /// (`edgeward.log.<field>`), each only when the record has it and the
+    /// config publishes it.
+    fn for_each_field(&self, published: Published, mut f: impl FnMut(&str, &str)) {
+        let mut f = |name: &str, key: &str, value: &str| {
+            if published.has(name) {
+                f(key, value);
+            }
+        };
+        f("method", "edgeward.log.method", &self.method);
+        for (name, key, v) in [
+            ("authority", "edgeward.log.authority", &self.authority),
+            ("path", "edgeward.log.path", &self.path),
+            ("details", "edgeward.log.details", &self.details),
+            ("client_ip", "edgeward.log.client_ip", &self.client_ip),
         ] {
             if let Some(v) = v {
-                f(key, v);
+                f(name, key, v);
             }
         }
-        if let Some((filter, reason)) = &self.denied {
+        if let Some((filter, reason)) = self.denied.as_ref().filter(|_| published.has("denied")) {
             let mut d = String::with_capacity(filter.len() + reason.len() + 1);
             d.push_str(filter);
             d.push('.');
             d.push_str(reason);
-            f("edgeward.log.denied", &d);
+            f("denied", "edgeward.log.denied", &d);
         }
         if let IdentityPart::Present {
             subject, tenant, ..
         } = &self.identity
         {
             if let Some(s) = subject {
-                f("edgeward.log.subject", s);
+                f("subject", "edgeward.log.subject", s);
             }
             if let Some(t) = tenant {
-                f("edgeward.log.tenant", t);
+                f("tenant", "edgeward.log.tenant", t);
             }
         }
         for (name, v) in &self.request_headers {
             match name.as_str() {
-                "user-agent" => f("edgeward.log.user_agent", v),
-                "referer" => f("edgeward.log.referer", v),
+                "user-agent" => f("user_agent", "edgeward.log.user_agent", v),
+                "referer" => f("referer", "edgeward.log.referer", v),
                 _ => {}
             }
         }
@@ -217,6 +223,9 @@ pub struct PiiFilter {
     /// Redaction metric names by label, built once per label.
     redaction_metrics: Vec<(String, String)>,
     captures: HashMap<StreamId, Capture>,
+    /// Streams whose request ended with its headers (no body): their
+    /// `request.size` is known without asking the host (see `bytes_in`).
+    headers_only: HashSet<StreamId>,
     queue: Queue,
 }
 
@@ -310,7 +319,9 @@ impl PiiFilter {
             .filter(|c| *c > 0);
         r.status = status;
         r.duration_us = duration_ns.map(|d| d / 1000);
-        r.bytes_in = int(&["request", "size"]);
+        r.bytes_in = self
+            .bytes_in(&head, id)
+            .or_else(|| int(&["request", "size"]));
         r.bytes_out = int(&["response", "size"]);
         // Details say who answered: only worth a host call off the happy path.
         if status.is_none_or(|s| s >= 400) {
@@ -383,6 +394,15 @@ impl PiiFilter {
             r.response_body = c.response.as_ref().map(|e| e.render(m, a.excerpt_bytes));
         }
         r
+    }
+
+    /// `request.size` without a host call when it is certain: Envoy's
+    /// value is the `content-length` header when there is one, else the body
+    /// bytes received, and a request that ended with its headers received
+    /// none. Any other request (a body, a `content-length`, or headers this
+    /// filter never saw because an earlier filter answered) asks the host.
+    fn bytes_in(&self, head: &RequestHead, id: StreamId) -> Option<i64> {
+        (self.headers_only.contains(&id) && head.first("content-length").is_none()).then_some(0)
     }
 
     fn enqueue<H: Host>(&mut self, host: &H, line: String, c: &CollectorConfig) {
@@ -470,6 +490,7 @@ impl Filter for PiiFilter {
         Ok(PiiFilter {
             audit: AuditConfig::from_json(config)?,
             captures: HashMap::new(),
+            headers_only: HashSet::new(),
             queue: Queue::default(),
             redaction_metrics: Vec::new(),
         })
@@ -487,6 +508,9 @@ impl Filter for PiiFilter {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, id: StreamId, eos: bool) -> Verdict {
+        if eos {
+            self.headers_only.insert(id);
+        }
         if self.audit.excerpt_request && !eos {
             let ct = host.request_header("content-type").ok().flatten();
             let enc = host.request_header("content-encoding").ok().flatten();
@@ -540,6 +564,7 @@ impl Filter for PiiFilter {
     fn on_log<H: Host>(&mut self, host: &H, id: StreamId) {
         let parts = self.build(host, id);
         self.captures.remove(&id);
+        self.headers_only.remove(&id);
         let line = parts.to_json();
         host.increment(RECORDS, 1);
         for (label, n) in self.audit.masker.take_tally() {
@@ -557,8 +582,11 @@ impl Filter for PiiFilter {
             }
         }
         if self.audit.filter_state {
-            let _ = host.set_property(&[RECORD_PROPERTY], line.as_bytes());
-            parts.for_each_field(|key, value| {
+            let published = self.audit.published;
+            if published.has("record") {
+                let _ = host.set_property(&[RECORD_PROPERTY], line.as_bytes());
+            }
+            parts.for_each_field(published, |key, value| {
                 let _ = host.set_property(&[key], value.as_bytes());
             });
         }
@@ -608,5 +636,6 @@ impl Filter for PiiFilter {
 
     fn on_stream_done(&mut self, id: StreamId) {
         self.captures.remove(&id);
+        self.headers_only.remove(&id);
     }
 }
