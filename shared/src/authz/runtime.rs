@@ -25,6 +25,7 @@ use crate::reason::Reason;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// Filter-state key of the decision record (`wasm.edgeward.authz` in Envoy).
 pub const DECISION_PROPERTY: &str = "edgeward.authz";
@@ -65,7 +66,7 @@ pub struct AuthzDecision {
 struct Pending {
     head: RequestHead,
     path: CanonicalPath,
-    identity: Option<Identity>,
+    identity: Option<Rc<Identity>>,
     client_ip: Option<IpAddr>,
     peer: Option<String>,
 }
@@ -261,7 +262,7 @@ impl TenantFilter {
         let req = Request {
             head: &p.head,
             path: &p.path,
-            identity: p.identity.as_ref(),
+            identity: p.identity.as_deref(),
             tenant,
             client_ip: p.client_ip,
             peer: p.peer.as_deref(),
@@ -600,9 +601,14 @@ struct IdentityNoClaims {
 fn read_identity<H: Host>(
     host: &H,
     with_claims: bool,
-) -> Result<Option<Identity>, crate::identity::IdentityError> {
+) -> Result<Option<Rc<Identity>>, crate::identity::IdentityError> {
+    // Run after the JWT filter in one module: the identity it just
+    // published, as it published it.
+    if let Some(identity) = host.handed_identity() {
+        return Ok(Some(identity));
+    }
     if with_claims {
-        return Identity::read(host);
+        return Identity::read(host).map(|i| i.map(Rc::new));
     }
     use crate::identity::{IdentityError, IDENTITY_PROPERTY};
     let bytes = match host.property(&[IDENTITY_PROPERTY]) {
@@ -612,7 +618,7 @@ fn read_identity<H: Host>(
     };
     let lite: IdentityNoClaims =
         serde_json::from_slice(&bytes).map_err(|e| IdentityError::Unreadable(e.to_string()))?;
-    Ok(Some(Identity {
+    Ok(Some(Rc::new(Identity {
         provider: lite.provider,
         iss: lite.iss,
         sub: lite.sub,
@@ -622,7 +628,7 @@ fn read_identity<H: Host>(
         tenant: lite.tenant,
         exp: lite.exp,
         claims: serde_json::Map::new(),
-    }))
+    })))
 }
 
 fn send<H: Host>(host: &H, reply: &LocalReply) -> Verdict {

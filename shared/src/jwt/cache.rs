@@ -7,6 +7,7 @@
 
 use super::config::Provider;
 use super::response::identity_of;
+use crate::identity::Identity;
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -14,12 +15,21 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 use std::rc::Rc;
 
-/// A verified token's claims, and the identity record built from them on
-/// first use (a cache hit then publishes it without serialising again).
+/// A verified token's claims, and the identity built from them on first
+/// use (a cache hit then publishes it without building or serialising it
+/// again).
 #[derive(Debug)]
 pub struct VerifiedClaims {
     map: Map<String, Value>,
-    identity: OnceCell<String>,
+    identity: OnceCell<PublishedIdentity>,
+}
+
+/// The identity of a verified token: typed (handed to a later filter of the
+/// same module) and as the `edgeward.identity` JSON.
+#[derive(Debug)]
+pub struct PublishedIdentity {
+    pub typed: Rc<Identity>,
+    pub json: String,
 }
 
 impl VerifiedClaims {
@@ -30,11 +40,21 @@ impl VerifiedClaims {
         }
     }
 
-    /// The `edgeward.identity` JSON. The cache is keyed by provider, so one
-    /// provider's record is never served for another.
+    /// The identity and its `edgeward.identity` JSON. The cache is keyed by
+    /// provider, so one provider's identity is never served for another.
+    pub fn identity(&self, provider: &Provider) -> &PublishedIdentity {
+        self.identity.get_or_init(|| {
+            let typed = identity_of(provider, &self.map);
+            PublishedIdentity {
+                json: typed.to_json(),
+                typed: Rc::new(typed),
+            }
+        })
+    }
+
+    /// The `edgeward.identity` JSON.
     pub fn identity_json(&self, provider: &Provider) -> &str {
-        self.identity
-            .get_or_init(|| identity_of(provider, &self.map).to_json())
+        &self.identity(provider).json
     }
 }
 
