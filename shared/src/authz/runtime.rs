@@ -565,7 +565,14 @@ fn decision_record(v: AuthzDecision, rule: Option<&Rule>, tenant: Option<&str>) 
     }
     out.push_str(r#","tenant":"#);
     match tenant {
-        Some(t) => out.push_str(&Value::String(t.to_string()).to_string()),
+        // Nothing to escape (the usual tenant id): as is, as serde_json
+        // would write it; otherwise serde_json escapes it.
+        Some(t) if !t.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') => {
+            out.push('"');
+            out.push_str(t);
+            out.push('"');
+        }
+        Some(t) => out.push_str(&serde_json::to_string(t).unwrap_or_else(|_| "null".into())),
         None => out.push_str("null"),
     }
     out.push_str(r#","effect":"#);
@@ -639,4 +646,29 @@ fn send<H: Host>(host: &H, reply: &LocalReply) -> Verdict {
         );
     }
     Verdict::Answered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_record_is_json_whatever_the_tenant() {
+        let v = AuthzDecision {
+            outcome: Outcome::Allow,
+            rule: None,
+            reason: None,
+        };
+        for tenant in ["acme", "caf\u{e9}", "a\"b", "a\\b", "a\nb\u{1}", ""] {
+            let record = decision_record(v, None, Some(tenant));
+            let parsed: Value = serde_json::from_str(&record).unwrap();
+            assert_eq!(parsed["tenant"], Value::String(tenant.into()), "{record}");
+            assert_eq!(parsed["decision"], "allow");
+        }
+        let record = decision_record(v, None, None);
+        assert_eq!(
+            record,
+            r#"{"decision":"allow","rule":null,"reason":null,"tenant":null,"effect":null}"#
+        );
+    }
 }

@@ -262,6 +262,34 @@ mod tests {
     }
 
     #[test]
+    fn the_typed_identity_is_what_its_json_reads_back_as() {
+        // The chain hands the tenant filter `typed`; a filter in another
+        // module parses `json`: both must see the same identity.
+        let cfg = json!({"providers": {"p": {
+            "algorithms": ["HS256"], "tenant_claim": "org.id",
+            "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}}
+        }}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p"}}]});
+        let provider = super::super::config::JwtConfig::from_json(cfg.to_string().as_bytes())
+            .unwrap()
+            .providers
+            .remove(0);
+        let v = VerifiedClaims::new(
+            json!({"iss": "https://idp", "sub": "al\u{e9}x \"q\"", "aud": ["a", "b"],
+                   "scope": "x y", "azp": "web", "exp": 1.8e9, "iat": 1_799_999_999u64,
+                   "org": {"id": "acme", "risk": 0.1, "n": -3, "big": u64::MAX},
+                   "roles": ["admin", null, true], "nested": {"a": [{"b": "c"}]}})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        );
+        let published = v.identity(&provider);
+        let parsed = Identity::from_json(published.json.as_bytes()).unwrap();
+        assert_eq!(*published.typed, parsed);
+        assert_eq!(parsed.tenant.as_deref(), Some("acme"));
+        assert!(std::ptr::eq(v.identity(&provider), published), "built once");
+    }
+
+    #[test]
     fn key_rotation_invalidates() {
         let mut c = TokenCache::new(10);
         c.insert(0, "t", claims(100.0), 1, 50.0);
