@@ -622,12 +622,13 @@ def edgeward_tenant_filters(kp) -> list:
             wasm_filter("edgeward_tenant", TENANT_WASM, tenant, failure_policy="FAIL_CLOSED")]
 
 
-def edgeward_edge_filters(kp) -> list:
+def edgeward_edge_filters(kp, wasm: Path | None = None) -> list:
     """The same JWT and tenant configurations in one filter entry
-    (edgeward_edge.wasm: one module, the identity handed over in memory)."""
+    (edgeward_edge.wasm, or another build of it: one module, the identity
+    handed over in memory)."""
     jwt, tenant = (json.loads(f["typed_config"]["config"]["configuration"]["value"])
                    for f in edgeward_tenant_filters(kp))
-    return [wasm_filter("edgeward_edge", EDGE_WASM, {"jwt": jwt, "tenant": tenant},
+    return [wasm_filter("edgeward_edge", wasm or EDGE_WASM, {"jwt": jwt, "tenant": tenant},
                         failure_policy="FAIL_CLOSED")]
 
 
@@ -1041,6 +1042,14 @@ def tenant_cases() -> list[Case]:
              lambda: edgeward_edge_filters(kp), req, probes=probes, check=cached,
              baseline_filters=lambda: edgeward_tenant_filters(kp),
              baseline_name="edgeward RS256 cached + tenant"),
+        # A/B of two builds of the edge module ($EDGEWARD_EDGE_BASELINE_WASM,
+        # e.g. main's), same configuration and request.
+        *([Case("edgeward edge (JWT + tenant, one module), vs baseline build",
+                lambda: edgeward_edge_filters(kp), req, probes=probes, check=cached,
+                baseline_filters=lambda: edgeward_edge_filters(
+                    kp, Path(os.environ["EDGEWARD_EDGE_BASELINE_WASM"])),
+                baseline_name="$EDGEWARD_EDGE_BASELINE_WASM", optional=True)]
+          if os.environ.get("EDGEWARD_EDGE_BASELINE_WASM") else []),
         *schema_cases(),
     ]
 

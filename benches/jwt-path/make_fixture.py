@@ -20,4 +20,14 @@ for alg, kp in kps.items():
             "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "idp"}}],
             "token_cache_size": cache,
         }
+# The edge module's configuration as benches/load.py's edge case has it:
+# the JWT filter (tenant from `tenant_id`) then one tenant rule binding the
+# path's tenant, needing scope orders:read, setting x-tenant-id.
+jwt = dict(out["configs"]["RS256-1000"])
+jwt["providers"] = {"idp": dict(jwt["providers"]["idp"], tenant_claim="tenant_id")}
+out["configs"]["edge"] = {"jwt": jwt, "tenant": {
+    "identity_headers": [{"header": "x-tenant-id", "value": "tenant"}],
+    "rules": [{"name": "orders", "match": {"template": "/v1/tenants/{tenant}/orders", "methods": ["GET"]},
+               "scopes": {"all_of": ["orders:read"]}, "tenant": {"path": "tenant"}}],
+}}
 Path(__file__).with_name("fixture.json").write_text(json.dumps(out))

@@ -22,8 +22,9 @@
 //!
 //! What the second reads of what the first did is exact, served from
 //! memory: the request head the first read (with the headers it removed
-//! taken out; a header it set makes the second read the map again) and the
-//! properties it set on this stream (`edgeward.identity`). Both are still
+//! taken out; a header it set makes the second read the map again), the
+//! properties it set on this stream, and the identity it published, typed
+//! (the second does not parse `edgeward.identity` back). All are still
 //! written to the proxy, so later filters and the access log see them.
 //!
 //! Not covered: a first filter holding the *response* (no edgeward filter
@@ -39,10 +40,12 @@ use crate::host::{
     SharedStore, SharedValue, StreamHost,
 };
 use crate::http::RequestHead;
+use crate::identity::Identity;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// Which two filters a [`Chain`] runs, and its own name.
 pub trait Pair {
@@ -90,6 +93,8 @@ struct Waiting {
 struct Handover {
     head: Option<RequestHead>,
     properties: Vec<(Vec<String>, Vec<u8>)>,
+    /// The identity it published, typed (its JSON is in filter state).
+    identity: Option<Rc<Identity>>,
 }
 
 /// The chain's state that host calls touch (behind a `RefCell`: filters get
@@ -106,6 +111,9 @@ pub struct Shared {
     periods: [u64; 2],
     applied_period: u64,
     last_tick: [u64; 2],
+    /// The clock, read once per callback (both filters decide at the same
+    /// instant; one host call instead of one per reader).
+    now_ms: Option<u64>,
 }
 
 /// Two filters run as one; see the module documentation.
@@ -186,6 +194,11 @@ impl<P: Pair> Chain<P> {
 
     fn with_shared<R>(&self, f: impl FnOnce(&mut Shared) -> R) -> Option<R> {
         self.shared.try_borrow_mut().ok().map(|mut s| f(&mut s))
+    }
+
+    /// A new host callback: the clock is read again when asked.
+    fn new_callback(&self) {
+        self.with_shared(|s| s.now_ms = None);
     }
 
     fn stage(&self, id: StreamId) -> Option<Stage> {
@@ -394,7 +407,8 @@ impl<P: Pair> Filter for Chain<P> {
     }
 
     fn on_tick<H: Host>(&mut self, host: &H, streams: &mut Streams) {
-        let now = host.now_ms();
+        self.new_callback();
+        let now = chain_host(&self.shared, host, Side::First, None).now_ms();
         if self.tick_due(Side::First, now) {
             self.with_shared(|s| s.last_tick[0] = now);
             let h1 = chain_host(&self.shared, host, Side::First, None);
@@ -409,6 +423,7 @@ impl<P: Pair> Filter for Chain<P> {
     }
 
     fn on_request_headers<H: Host>(&mut self, host: &H, id: StreamId, eos: bool) -> Verdict {
+        self.new_callback();
         let h1 = chain_host(&self.shared, host, Side::First, Some(id));
         let v = self.first.on_request_headers(&h1, id, eos);
         let w = Waiting {
@@ -442,14 +457,17 @@ impl<P: Pair> Filter for Chain<P> {
         body_size: usize,
         eos: bool,
     ) -> Verdict {
+        self.new_callback();
         self.request_step(host, id, Some((body_size, eos)))
     }
 
     fn on_request_trailers<H: Host>(&mut self, host: &H, id: StreamId) -> Verdict {
+        self.new_callback();
         self.request_step(host, id, None)
     }
 
     fn on_response_headers<H: Host>(&mut self, host: &H, id: StreamId, eos: bool) -> Verdict {
+        self.new_callback();
         let h2 = chain_host(&self.shared, host, Side::Second, Some(id));
         match self.second.on_response_headers(&h2, id, eos) {
             Verdict::Continue => {
@@ -467,6 +485,7 @@ impl<P: Pair> Filter for Chain<P> {
         size: usize,
         eos: bool,
     ) -> Verdict {
+        self.new_callback();
         let h2 = chain_host(&self.shared, host, Side::Second, Some(id));
         match self.second.on_response_body(&h2, id, size, eos) {
             Verdict::Continue => {
@@ -478,6 +497,7 @@ impl<P: Pair> Filter for Chain<P> {
     }
 
     fn on_response_trailers<H: Host>(&mut self, host: &H, id: StreamId) -> Verdict {
+        self.new_callback();
         let h2 = chain_host(&self.shared, host, Side::Second, Some(id));
         match self.second.on_response_trailers(&h2, id) {
             Verdict::Continue => {
@@ -489,6 +509,7 @@ impl<P: Pair> Filter for Chain<P> {
     }
 
     fn on_log<H: Host>(&mut self, host: &H, id: StreamId) {
+        self.new_callback();
         let h1 = chain_host(&self.shared, host, Side::First, Some(id));
         self.first.on_log(&h1, id);
         let h2 = chain_host(&self.shared, host, Side::Second, Some(id));
@@ -503,6 +524,7 @@ impl<P: Pair> Filter for Chain<P> {
         token: u32,
         response: &dyn CalloutResponse,
     ) {
+        self.new_callback();
         let (current, owner) = self.reply_route(origin, token);
         if owner != Some(Side::Second) {
             let h1 = chain_host(&self.shared, host, Side::First, current);
@@ -525,6 +547,7 @@ impl<P: Pair> Filter for Chain<P> {
         token: u32,
         response: &dyn GrpcResponse,
     ) {
+        self.new_callback();
         let (current, owner) = self.reply_route(origin, token);
         if owner != Some(Side::Second) {
             let h1 = chain_host(&self.shared, host, Side::First, current);
@@ -579,7 +602,12 @@ impl<H> ChainHost<'_, H> {
 
 impl<H: Clock> Clock for ChainHost<'_, H> {
     fn now_ms(&self) -> u64 {
-        self.inner.now_ms()
+        if let Some(Some(now)) = self.with_shared(|s| s.now_ms) {
+            return now;
+        }
+        let now = self.inner.now_ms();
+        self.with_shared(|s| s.now_ms = Some(now));
+        now
     }
 }
 
@@ -694,6 +722,26 @@ impl<H: StreamHost> StreamHost for ChainHost<'_, H> {
             }
         });
         Ok(())
+    }
+
+    fn publish_identity(&self, json: &[u8], identity: &Rc<Identity>) -> Result<(), HostError> {
+        // Written to the proxy as always (later filters, the access log);
+        // the second filter is handed the typed copy instead of parsing
+        // the JSON back.
+        self.inner.publish_identity(json, identity)?;
+        if self.side == Side::First {
+            self.handover(|h| h.identity = Some(identity.clone()));
+        }
+        Ok(())
+    }
+
+    fn handed_identity(&self) -> Option<Rc<Identity>> {
+        if self.side == Side::Second {
+            if let Some(identity) = self.cached(|h| h.identity.clone()) {
+                return Some(identity);
+            }
+        }
+        self.inner.handed_identity()
     }
 
     fn send_local_reply(&self, reply: &LocalReply) -> Result<(), HostError> {

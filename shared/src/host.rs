@@ -178,6 +178,24 @@ pub trait StreamHost {
     fn set_request_header(&self, name: &str, value: Option<&str>) -> Result<(), HostError>;
     fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>, HostError>;
     fn set_property(&self, path: &[&str], value: &[u8]) -> Result<(), HostError>;
+    /// Publishes the verified identity: `json` (its serialisation) goes to
+    /// filter state `edgeward.identity` for later filters and the access
+    /// log; a host that runs a later filter in the same module
+    /// ([`crate::chain`]) also keeps `identity` to hand it over typed.
+    fn publish_identity(
+        &self,
+        json: &[u8],
+        identity: &std::rc::Rc<crate::identity::Identity>,
+    ) -> Result<(), HostError> {
+        let _ = identity;
+        self.set_property(&[crate::identity::IDENTITY_PROPERTY], json)
+    }
+    /// The identity an earlier filter of the same module published on this
+    /// stream with [`StreamHost::publish_identity`], typed; None: read
+    /// filter state `edgeward.identity`.
+    fn handed_identity(&self) -> Option<std::rc::Rc<crate::identity::Identity>> {
+        None
+    }
     fn send_local_reply(&self, reply: &LocalReply) -> Result<(), HostError>;
     /// The first URI SAN of the downstream peer's TLS certificate (a SPIFFE
     /// ID under mTLS); None on a plain connection or without a client

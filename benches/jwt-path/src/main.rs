@@ -1,9 +1,12 @@
 //! Times `Driver::<JwtFilter>::on_request_headers` on the fake host for
 //! each algorithm, with the verified-token cache on (a hit) and off (a full
-//! parse and verify), plus the request head and identity pieces alone.
+//! parse and verify), the edge module's request (`EdgeFilter`: JWT cached +
+//! tenant, the request of benches/load.py's edge case), plus the request
+//! head and identity pieces alone.
 //!
-//! Usage: edgeward-jwt-path-bench [ITERATIONS]
+//! Usage: edgeward-jwt-path-bench [ITERATIONS] [CASE-SUBSTRING]
 
+use edgeward_core::edge::EdgeFilter;
 use edgeward_core::filter::{Action, Driver};
 use edgeward_core::host::fake::FakeHost;
 use edgeward_core::http::RequestHead;
@@ -80,6 +83,33 @@ fn run_pass(fixture: &Value, iterations: u32, print: bool, only: &str) {
             if print {
                 println!("{:28} {:10.1}", format!("{alg} {label}"), us);
             }
+        }
+    }
+    if "edge RS256 cached".contains(only) {
+        let token = fixture["tokens"]["RS256"].as_str().expect("token");
+        let auth = format!("Bearer {token}");
+        let host = FakeHost::new(1_800_000_000_000);
+        *host.plugin_config.borrow_mut() = fixture["configs"]["edge"].to_string().into_bytes();
+        let mut vm = Driver::<EdgeFilter>::new(1);
+        assert!(vm.configure(&host));
+        // What Envoy hands the filter for wrk's GET.
+        let headers = [
+            (":authority", "127.0.0.1:10000"),
+            (":path", "/v1/tenants/acme/orders"),
+            (":method", "GET"),
+            (":scheme", "http"),
+            ("authorization", auth.as_str()),
+            ("x-forwarded-proto", "http"),
+            ("x-request-id", "6f1c1d2e-8a4b-4c1e-9a7e-0c5b2f3d4e5f"),
+        ];
+        let us = time(iterations, || {
+            host.start_stream(2, &headers);
+            let a = vm.on_request_headers(&host, 2, true);
+            assert_eq!(a, Action::Continue);
+            vm.on_done(2);
+        });
+        if print {
+            println!("{:28} {:10.1}", "edge RS256 cached", us);
         }
     }
     let pairs: Vec<(String, String)> = [

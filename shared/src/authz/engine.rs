@@ -173,7 +173,7 @@ fn evaluate(
         None => Check::Holds,
         Some(binding) => match tenant_named(cfg, binding, req, captures)? {
             Named::Body => Check::NeedBody,
-            Named::Value(v) if req.tenant.is_some() && v.as_deref() == req.tenant => Check::Holds,
+            Named::Value(v) if req.tenant.is_some() && v == req.tenant => Check::Holds,
             Named::Value(_) => Check::Fails(Reason::TenantMismatch),
         },
     })
@@ -241,42 +241,34 @@ fn context_checks(rule: &Rule, req: &Request) -> Result<Check, Reason> {
     Ok(Check::Holds)
 }
 
-enum Named {
+enum Named<'a> {
     /// The tenant the request names (None: it names none).
-    Value(Option<String>),
+    Value(Option<&'a str>),
     /// Bound to the body, not read yet.
     Body,
 }
 
-fn tenant_named(
+fn tenant_named<'a>(
     cfg: &AuthzConfig,
     binding: &TenantBinding,
-    req: &Request,
-    captures: &Captures,
-) -> Result<Named, Reason> {
+    req: &Request<'a>,
+    captures: &'a Captures,
+) -> Result<Named<'a>, Reason> {
     Ok(match binding {
         TenantBinding::Path { capture, index } => {
-            let decoded = captures.get(capture).map(str::to_string);
+            let decoded = captures.get(capture);
             // The segment as sent: a percent-encoded spelling of the
             // tenant is a different tenant, never a match.
-            let raw = raw_segments(req.head.path_only(), &cfg.path_policy)
-                .get(*index)
-                .map(|s| s.to_string());
+            let raw = raw_segment_iter(req.head.path_only(), &cfg.path_policy).nth(*index);
             Named::Value(match (decoded, raw) {
                 (Some(d), Some(r)) if d == r => Some(d),
                 _ => None,
             })
         }
-        TenantBinding::Header(name) => {
-            Named::Value(single_header(req.head, name)?.map(str::to_string))
-        }
+        TenantBinding::Header(name) => Named::Value(single_header(req.head, name)?),
         TenantBinding::Body(pointer) => match req.body {
             None => Named::Body,
-            Some(body) => Named::Value(
-                crate::json::pointer(body, pointer)
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            ),
+            Some(body) => Named::Value(crate::json::pointer(body, pointer).and_then(Value::as_str)),
         },
     })
 }
@@ -284,23 +276,31 @@ fn tenant_named(
 /// The segments of the raw path as the path policy reads them (parameters
 /// stripped and `//` merged when those are allowed), not decoded.
 pub fn raw_segments<'a>(path: &'a str, policy: &PathPolicy) -> Vec<&'a str> {
+    raw_segment_iter(path, policy).collect()
+}
+
+/// [`raw_segments`] one at a time (the tenant binding needs one segment:
+/// no list built per request).
+pub fn raw_segment_iter<'a>(
+    path: &'a str,
+    policy: &PathPolicy,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let merge_empty = policy.allow_double_slash;
     let rest = path.strip_prefix('/').unwrap_or(path);
-    let parts: Vec<&str> = rest.split('/').collect();
-    let last = parts.len().saturating_sub(1);
-    let mut out = Vec::with_capacity(parts.len());
-    for (i, part) in parts.iter().enumerate() {
+    let mut parts = rest.split('/').peekable();
+    std::iter::from_fn(move || loop {
+        let part = parts.next()?;
         let (name, has_params) = match part.find(';') {
             Some(at) => (part.get(..at).unwrap_or(part), true),
-            None => (*part, false),
+            None => (part, false),
         };
         // An empty segment the policy merged away (`//`): not a segment.
-        let trailing = i == last && !has_params;
-        if name.is_empty() && !trailing && policy.allow_double_slash {
+        let trailing = parts.peek().is_none() && !has_params;
+        if name.is_empty() && !trailing && merge_empty {
             continue;
         }
-        out.push(name);
-    }
-    out
+        return Some(name);
+    })
 }
 
 /// The one value of header `name`. Err when a server could read it

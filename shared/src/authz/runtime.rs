@@ -25,6 +25,7 @@ use crate::reason::Reason;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// Filter-state key of the decision record (`wasm.edgeward.authz` in Envoy).
 pub const DECISION_PROPERTY: &str = "edgeward.authz";
@@ -65,7 +66,7 @@ pub struct AuthzDecision {
 struct Pending {
     head: RequestHead,
     path: CanonicalPath,
-    identity: Option<Identity>,
+    identity: Option<Rc<Identity>>,
     client_ip: Option<IpAddr>,
     peer: Option<String>,
 }
@@ -261,7 +262,7 @@ impl TenantFilter {
         let req = Request {
             head: &p.head,
             path: &p.path,
-            identity: p.identity.as_ref(),
+            identity: p.identity.as_deref(),
             tenant,
             client_ip: p.client_ip,
             peer: p.peer.as_deref(),
@@ -564,7 +565,14 @@ fn decision_record(v: AuthzDecision, rule: Option<&Rule>, tenant: Option<&str>) 
     }
     out.push_str(r#","tenant":"#);
     match tenant {
-        Some(t) => out.push_str(&Value::String(t.to_string()).to_string()),
+        // Nothing to escape (the usual tenant id): as is, as serde_json
+        // would write it; otherwise serde_json escapes it.
+        Some(t) if !t.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') => {
+            out.push('"');
+            out.push_str(t);
+            out.push('"');
+        }
+        Some(t) => out.push_str(&serde_json::to_string(t).unwrap_or_else(|_| "null".into())),
         None => out.push_str("null"),
     }
     out.push_str(r#","effect":"#);
@@ -600,9 +608,14 @@ struct IdentityNoClaims {
 fn read_identity<H: Host>(
     host: &H,
     with_claims: bool,
-) -> Result<Option<Identity>, crate::identity::IdentityError> {
+) -> Result<Option<Rc<Identity>>, crate::identity::IdentityError> {
+    // Run after the JWT filter in one module: the identity it just
+    // published, as it published it.
+    if let Some(identity) = host.handed_identity() {
+        return Ok(Some(identity));
+    }
     if with_claims {
-        return Identity::read(host);
+        return Identity::read(host).map(|i| i.map(Rc::new));
     }
     use crate::identity::{IdentityError, IDENTITY_PROPERTY};
     let bytes = match host.property(&[IDENTITY_PROPERTY]) {
@@ -612,7 +625,7 @@ fn read_identity<H: Host>(
     };
     let lite: IdentityNoClaims =
         serde_json::from_slice(&bytes).map_err(|e| IdentityError::Unreadable(e.to_string()))?;
-    Ok(Some(Identity {
+    Ok(Some(Rc::new(Identity {
         provider: lite.provider,
         iss: lite.iss,
         sub: lite.sub,
@@ -622,7 +635,7 @@ fn read_identity<H: Host>(
         tenant: lite.tenant,
         exp: lite.exp,
         claims: serde_json::Map::new(),
-    }))
+    })))
 }
 
 fn send<H: Host>(host: &H, reply: &LocalReply) -> Verdict {
@@ -633,4 +646,29 @@ fn send<H: Host>(host: &H, reply: &LocalReply) -> Verdict {
         );
     }
     Verdict::Answered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_record_is_json_whatever_the_tenant() {
+        let v = AuthzDecision {
+            outcome: Outcome::Allow,
+            rule: None,
+            reason: None,
+        };
+        for tenant in ["acme", "caf\u{e9}", "a\"b", "a\\b", "a\nb\u{1}", ""] {
+            let record = decision_record(v, None, Some(tenant));
+            let parsed: Value = serde_json::from_str(&record).unwrap();
+            assert_eq!(parsed["tenant"], Value::String(tenant.into()), "{record}");
+            assert_eq!(parsed["decision"], "allow");
+        }
+        let record = decision_record(v, None, None);
+        assert_eq!(
+            record,
+            r#"{"decision":"allow","rule":null,"reason":null,"tenant":null,"effect":null}"#
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 use super::config::Provider;
 use super::response::identity_of;
+use crate::identity::Identity;
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -14,12 +15,21 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 use std::rc::Rc;
 
-/// A verified token's claims, and the identity record built from them on
-/// first use (a cache hit then publishes it without serialising again).
+/// A verified token's claims, and the identity built from them on first
+/// use (a cache hit then publishes it without building or serialising it
+/// again).
 #[derive(Debug)]
 pub struct VerifiedClaims {
     map: Map<String, Value>,
-    identity: OnceCell<String>,
+    identity: OnceCell<PublishedIdentity>,
+}
+
+/// The identity of a verified token: typed (handed to a later filter of the
+/// same module) and as the `edgeward.identity` JSON.
+#[derive(Debug)]
+pub struct PublishedIdentity {
+    pub typed: Rc<Identity>,
+    pub json: String,
 }
 
 impl VerifiedClaims {
@@ -30,11 +40,21 @@ impl VerifiedClaims {
         }
     }
 
-    /// The `edgeward.identity` JSON. The cache is keyed by provider, so one
-    /// provider's record is never served for another.
+    /// The identity and its `edgeward.identity` JSON. The cache is keyed by
+    /// provider, so one provider's identity is never served for another.
+    pub fn identity(&self, provider: &Provider) -> &PublishedIdentity {
+        self.identity.get_or_init(|| {
+            let typed = identity_of(provider, &self.map);
+            PublishedIdentity {
+                json: typed.to_json(),
+                typed: Rc::new(typed),
+            }
+        })
+    }
+
+    /// The `edgeward.identity` JSON.
     pub fn identity_json(&self, provider: &Provider) -> &str {
-        self.identity
-            .get_or_init(|| identity_of(provider, &self.map).to_json())
+        &self.identity(provider).json
     }
 }
 
@@ -239,6 +259,34 @@ mod tests {
         assert!(c.get(1, "t", 1, 99.0).is_none(), "other provider");
         assert!(c.get(0, "t", 1, 100.0).is_none(), "at exp");
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn the_typed_identity_is_what_its_json_reads_back_as() {
+        // The chain hands the tenant filter `typed`; a filter in another
+        // module parses `json`: both must see the same identity.
+        let cfg = json!({"providers": {"p": {
+            "algorithms": ["HS256"], "tenant_claim": "org.id",
+            "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}}
+        }}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p"}}]});
+        let provider = super::super::config::JwtConfig::from_json(cfg.to_string().as_bytes())
+            .unwrap()
+            .providers
+            .remove(0);
+        let v = VerifiedClaims::new(
+            json!({"iss": "https://idp", "sub": "al\u{e9}x \"q\"", "aud": ["a", "b"],
+                   "scope": "x y", "azp": "web", "exp": 1.8e9, "iat": 1_799_999_999u64,
+                   "org": {"id": "acme", "risk": 0.1, "n": -3, "big": u64::MAX},
+                   "roles": ["admin", null, true], "nested": {"a": [{"b": "c"}]}})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        );
+        let published = v.identity(&provider);
+        let parsed = Identity::from_json(published.json.as_bytes()).unwrap();
+        assert_eq!(*published.typed, parsed);
+        assert_eq!(parsed.tenant.as_deref(), Some("acme"));
+        assert!(std::ptr::eq(v.identity(&provider), published), "built once");
     }
 
     #[test]

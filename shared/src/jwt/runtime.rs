@@ -15,7 +15,6 @@ use crate::config::ConfigError;
 use crate::filter::{request_head_or_log, Filter, Origin, StreamId, Streams, Verdict};
 use crate::host::{log_lazy, CalloutResponse, Host, HostError, LocalReply, LogLevel};
 use crate::http::{is_safe_header_value, same_header_name, RequestHead};
-use crate::identity::IDENTITY_PROPERTY;
 use crate::metrics::labeled;
 use crate::route::RequestTarget;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -529,10 +528,8 @@ impl JwtFilter {
         }
         if let Some(first) = verified.first() {
             if let Some(p) = self.cfg.providers.get(first.provider) {
-                host.set_property(
-                    &[IDENTITY_PROPERTY],
-                    first.claims.identity_json(p).as_bytes(),
-                )?;
+                let identity = first.claims.identity(p);
+                host.publish_identity(identity.json.as_bytes(), &identity.typed)?;
             }
         }
         Ok(())
