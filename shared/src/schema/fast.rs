@@ -1123,3 +1123,123 @@ impl<'a> JsonNode<'a, StrJson> for StrNode<'a> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_strict;
+    use serde_json::json;
+
+    fn opts() -> CompileOptions {
+        CompileOptions {
+            dialect: Dialect::Draft202012,
+            formats: false,
+        }
+    }
+
+    fn order_schema() -> Value {
+        json!({"type": "object", "required": ["customer", "items"],
+          "properties": {
+            "customer": {"type": "object", "required": ["id"],
+                         "properties": {"id": {"type": "string", "pattern": "^c-[0-9]+$"},
+                                        "email": {"type": "string", "maxLength": 254}}},
+            "items": {"type": "array", "maxItems": 5000, "items": {"$ref": "#/$defs/item"}},
+            "note": {"type": "string", "maxLength": 5}},
+          "$defs": {"item": {"type": "object", "required": ["sku", "qty"], "additionalProperties": false,
+                             "properties": {"sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{3}$"},
+                                            "qty": {"type": "integer", "minimum": 1, "maximum": 1000},
+                                            "price": {"type": "number", "minimum": 0}}}}})
+    }
+
+    /// `fast == Valid` must imply the slow path accepts, for every body.
+    #[test]
+    fn valid_only_when_the_slow_path_accepts() {
+        let schema = order_schema();
+        let slow =
+            super::super::compile::compile(&crate::config::Field::root("s"), &schema, opts())
+                .unwrap();
+        let prog = compile(&schema, "", opts()).unwrap();
+        let base = br#"{"customer": {"id": "c-42", "email": "a@example.com"}, "items": [{"sku": "ABC-001", "qty": 2, "price": 9.5}], "note": "hi"}"#;
+        assert_eq!(prog.check(base, 64), Fast::Valid);
+        let mut bodies: Vec<Vec<u8>> = vec![base.to_vec()];
+        // Every single-byte mutation of the base (replace, delete, insert).
+        let alphabet = b"{}[]\",:0123456789-+.eE \\atrufnlsx\xff\xc3\xa9\x01";
+        for i in 0..base.len() {
+            for &c in alphabet {
+                let mut r = base.to_vec();
+                r[i] = c;
+                bodies.push(r);
+                let mut ins = base.to_vec();
+                ins.insert(i, c);
+                bodies.push(ins);
+            }
+            let mut d = base.to_vec();
+            d.remove(i);
+            bodies.push(d);
+        }
+        for extra in [
+            &br#"{"customer":{"id":"c-1"},"items":[],"items":[]}"#[..],
+            br#"{"customer":{"id":"c-1","x":1,"x":2},"items":[]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1.0}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":-0}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1000}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1001}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-1e-300}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":1e400}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[],"note":"\u00e9\u00e9\u00e9\u00e9\u00e9"}"#,
+            br#"{"customer":{"id":"c-1"},"items":[],"note":"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}"#,
+            br#"{"customer":{"id":"c-1"},"items":[],"note":"\ud800"}"#,
+            br#"{"customer":{"id":"c-1"},"items":[],"\u006eote":"toolong"}"#,
+            br#"{"customer":{"id":"c-1"},"items":[],"n":{"a":[[[[1]]]]}}"#,
+            b"{\"customer\":{\"id\":\"c-1\"},\"items\":[],\"note\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}",
+            b"{\"customer\":{\"id\":\"c-1\"},\"items\":[],\"note\":\"\xed\xa0\x80\"}",
+            br#"{"customer":{"id":"c-1"},"items":[]} "#,
+            br#"{"customer":{"id":"c-1"},"items":[]}{}"#,
+        ] {
+            bodies.push(extra.to_vec());
+        }
+        let mut valid = 0;
+        for b in &bodies {
+            for depth in [3, 64] {
+                if prog.check(b, depth) == Fast::Valid {
+                    valid += 1;
+                    let v = parse_strict(b, depth);
+                    assert!(
+                        v.as_ref().is_ok_and(|v| slow.is_valid(v)),
+                        "fast said Valid, slow refuses: {}",
+                        String::from_utf8_lossy(b)
+                    );
+                }
+                // And the other way for the any-JSON program.
+                if ANY_JSON.check(b, depth) == Fast::Valid {
+                    assert!(
+                        parse_strict(b, depth).is_ok(),
+                        "{}",
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
+        assert!(valid > 10, "{valid}");
+    }
+
+    #[test]
+    fn declines_what_it_does_not_implement() {
+        for s in [
+            json!({"allOf": [{}]}),
+            json!({"format": "email", "unevaluatedProperties": false}),
+            json!({"$ref": "#/$defs/a", "type": "object", "$defs": {"a": {}}}),
+            json!({"$id": "https://e/x", "type": "object"}),
+            json!({"enum": [1, 2]}),
+            json!({"prefixItems": [{}]}),
+        ] {
+            assert!(compile(&s, "", opts()).is_err(), "{s}");
+        }
+        let formats = CompileOptions {
+            dialect: Dialect::Draft202012,
+            formats: true,
+        };
+        assert!(compile(&json!({"format": "email"}), "", formats).is_err());
+        assert!(compile(&json!({"format": "email"}), "", opts()).is_ok());
+    }
+}
