@@ -4,6 +4,7 @@
 
 use super::compile::{compile, CompileOptions, CompiledSchema, Violation};
 use super::declared::Declared;
+use super::fast::{FastProgram, NoFastPath};
 use super::params::Param;
 use crate::body::JsonBodyPolicy;
 use crate::config::{ConfigError, Field};
@@ -38,6 +39,9 @@ impl ResponseMode {
 pub struct Checked {
     pub schema: CompiledSchema,
     pub declared: Option<Declared>,
+    /// The fast path's program, when every keyword of the schema is one it
+    /// implements exactly (`fast::compile`), else why not.
+    pub fast: Result<FastProgram, NoFastPath>,
 }
 
 impl Checked {
@@ -59,7 +63,12 @@ impl Checked {
         } else {
             None
         };
-        Ok(Checked { schema, declared })
+        let fast = super::fast::compile(root, pointer, opts);
+        Ok(Checked {
+            schema,
+            declared,
+            fast,
+        })
     }
 
     /// Schema violations, then (strict) undeclared properties.

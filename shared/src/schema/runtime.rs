@@ -7,6 +7,7 @@
 use super::compile::Violation;
 use super::config::{Route, SchemaConfig, Selection, Selector, Source};
 use super::contract::{Operation, ResponseMode};
+use super::fast::{Fast, ANY_JSON};
 use super::metrics as m;
 use super::openapi::Found;
 use super::params::PathValue;
@@ -153,6 +154,18 @@ impl Filter for SchemaFilter {
                 return self.deny(host, stream, Denial::of(Reason::InternalError), false);
             }
         };
+        let checked = spec.schema_for(&essence);
+        // The fast path only accepts: anything else goes to the slow path
+        // below, which decides (and words every refusal) as before. Strict
+        // mode needs the tree (undeclared properties).
+        let program = match checked {
+            None => Some(&ANY_JSON),
+            Some(c) if !op.strict => c.fast.as_ref().ok(),
+            Some(_) => None,
+        };
+        if program.is_some_and(|p| p.check(&bytes, spec.policy.max_depth) == Fast::Valid) {
+            return self.body_accepted(host, stream);
+        }
         let value = match parse_strict(&bytes, spec.policy.max_depth) {
             Ok(v) => v,
             Err(e) => {
@@ -162,7 +175,7 @@ impl Filter for SchemaFilter {
                 return self.deny(host, stream, Denial::of(Reason::InvalidBody), dry);
             }
         };
-        if let Some(checked) = spec.schema_for(&essence) {
+        if let Some(checked) = checked {
             let violations = checked.check(&value, op.strict, self.cfg.max_violations);
             if !violations.is_empty() {
                 return self.deny(
@@ -176,12 +189,7 @@ impl Filter for SchemaFilter {
                 );
             }
         }
-        if let Some(mut ctx) = self.streams.remove(&stream) {
-            ctx.body_essence = None;
-            self.allow(host, &mut ctx);
-            self.streams.insert(stream, ctx);
-        }
-        Verdict::Continue
+        self.body_accepted(host, stream)
     }
 
     fn on_request_trailers<H: Host>(&mut self, host: &H, stream: StreamId) -> Verdict {
@@ -495,6 +503,15 @@ impl SchemaFilter {
                 Ok(true)
             }
         }
+    }
+
+    fn body_accepted<H: Host>(&mut self, host: &H, stream: StreamId) -> Verdict {
+        if let Some(mut ctx) = self.streams.remove(&stream) {
+            ctx.body_essence = None;
+            self.allow(host, &mut ctx);
+            self.streams.insert(stream, ctx);
+        }
+        Verdict::Continue
     }
 
     fn route_name(&self, stream: StreamId) -> String {
