@@ -908,13 +908,12 @@ impl<'b> Scan<'_, 'b> {
         let Some(n) = node else {
             // Any number: only what serde_json could refuse matters (out of
             // range) or read as something else.
-            return if float && (exp_too_big || self.i - start > 32) {
-                Err(Stop::Unsure)
-            } else if !float && int_digits > 18 {
-                Err(Stop::Unsure)
+            let doubtful = if float {
+                exp_too_big || self.i - start > 32
             } else {
-                Ok(())
+                int_digits > 18
             };
+            return if doubtful { Err(Stop::Unsure) } else { Ok(()) };
         };
         if n.types & (T_INT | T_NUM) == 0 || !n.enums.is_empty() {
             return Err(Stop::Invalid);
