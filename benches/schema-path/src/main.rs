@@ -1,8 +1,10 @@
 //! Times the schema filter's request path for a valid 1 KB and 64 KB order
 //! (`Driver::<SchemaFilter>` on the fake host: headers, then the whole body
 //! at end of stream), and its pieces: UTF-8 check, the strict parse, a plain
-//! `serde_json` parse, and validation (`is_valid` and the violation
-//! iterator) of the parsed value.
+//! `serde_json` parse, validation (`is_valid` and the violation iterator)
+//! of the parsed value, and the fast path (`fast::compile` of the same
+//! schema, then `check` on the bytes; also with every `pattern` removed, to
+//! show what the regexes cost).
 //!
 //! Usage: edgeward-schema-path-bench [ITERATIONS] [CASE-SUBSTRING]
 
@@ -10,6 +12,7 @@ use edgeward_core::filter::{Action, Driver};
 use edgeward_core::host::fake::FakeHost;
 use edgeward_core::json::parse_strict;
 use edgeward_core::schema::compile::{compile, CompileOptions, Dialect};
+use edgeward_core::schema::fast::{self, Fast};
 use edgeward_core::schema::SchemaFilter;
 use serde_json::Value;
 use std::hint::black_box;
@@ -117,6 +120,26 @@ fn run_pass(fixture: &Value, iterations: u32, print: bool, only: &str) {
                 }),
             );
         }
+        if want("fast path") {
+            let program = fast::compile(schema, "", opts).expect("a fast path");
+            assert_eq!(program.check(&body, 64), Fast::Valid);
+            report(
+                "fast path check",
+                time(iterations, || {
+                    black_box(program.check(black_box(&body), 64));
+                }),
+            );
+            let mut unpatterned = schema.clone();
+            strip_patterns(&mut unpatterned);
+            let program = fast::compile(&unpatterned, "", opts).expect("a fast path");
+            assert_eq!(program.check(&body, 64), Fast::Valid);
+            report(
+                "fast path check, no patterns",
+                time(iterations, || {
+                    black_box(program.check(black_box(&body), 64));
+                }),
+            );
+        }
         let value = parse_strict(&body, 64).expect("valid");
         if want("is_valid") {
             report(
@@ -142,5 +165,18 @@ fn run_pass(fixture: &Value, iterations: u32, print: bool, only: &str) {
                 }),
             );
         }
+    }
+}
+
+/// The schema without its `pattern` keywords (what the fast path costs
+/// without the regexes).
+fn strip_patterns(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("pattern");
+            m.values_mut().for_each(strip_patterns);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_patterns),
+        _ => {}
     }
 }
