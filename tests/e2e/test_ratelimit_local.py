@@ -15,7 +15,7 @@ import pytest
 
 from harness import client, keys
 from harness.jwt_e2e import inline_provider, jwt_config, jwt_filter, token
-from harness.ratelimit_e2e import (bucket, burst, fixed, raw_burst, header_key, parse_sf_list, policy,
+from harness.ratelimit_e2e import (bucket, burst, fixed, header_key, parse_sf_list, policy,
                                    ratelimit_filter, ratelimit_headers, rss_kb)
 
 STAT = "wasmcustom.edgeward.ratelimit."
@@ -159,12 +159,12 @@ def test_a_flood_of_distinct_keys_stays_under_the_cap(gateway, wasm_path):
     gw = gateway([ratelimit_filter(wasm_path, cfg)])
     pid = gw.proc.pid
     # Fill the table (and warm every allocator) first.
-    warm = raw_burst(gw.port, total=10_000, connections=4,
-                     headers_for=lambda i: {"x-key": f"w{i}"})
+    warm = burst(gw.port, total=10_000, clients=4, raw=True,
+                 headers_for=lambda i: {"x-key": f"w{i}"})
     assert warm[200] <= max_keys + 1, warm
     rss_full = rss_kb(pid)
-    flood = raw_burst(gw.port, total=100_000, connections=4,
-                      headers_for=lambda i: {"x-key": f"flood-{i}"})
+    flood = burst(gw.port, total=100_000, clients=4, raw=True,
+                  headers_for=lambda i: {"x-key": f"flood-{i}"})
     assert sum(flood.values()) == 100_000, flood
     rss_after = rss_kb(pid)
     print(f"\nkey flood: RSS after table full {rss_full} KB, after 100k more keys "

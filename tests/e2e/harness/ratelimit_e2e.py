@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -47,9 +46,11 @@ def header_key(name: str = "x-tenant") -> dict:
 # ----------------------------------------------------------------- load
 
 def burst(port: int, total: int, clients: int, headers_for=lambda i: None,
-          path_for=lambda i: "/") -> Counter:
+          path_for=lambda i: "/", raw: bool = False) -> Counter:
     """`total` requests over `clients` keep-alive connections, all threads
-    released at once; returns Counter of statuses."""
+    released at once; returns Counter of statuses. `raw`: on
+    `client.RawClient` (cheaper per request, for floods) instead of
+    `client.Client`."""
     statuses: Counter = Counter()
     lock = threading.Lock()
     start = threading.Barrier(clients)
@@ -57,7 +58,7 @@ def burst(port: int, total: int, clients: int, headers_for=lambda i: None,
     counter_lock = threading.Lock()
 
     def worker(_):
-        c = client.Client(port)
+        c = client.RawClient(port) if raw else client.Client(port)
         start.wait()
         try:
             while True:
@@ -73,68 +74,6 @@ def burst(port: int, total: int, clients: int, headers_for=lambda i: None,
 
     with ThreadPoolExecutor(clients) as ex:
         list(ex.map(worker, range(clients)))
-    return statuses
-
-
-def raw_burst(port: int, total: int, connections: int, headers_for=lambda i: None,
-              path: str = "/") -> Counter:
-    """`total` GETs over `connections` keep-alive connections on raw sockets,
-    one request at a time on each; returns a Counter of statuses. For
-    floods: http.client's header parsing costs more Python per request than
-    this (the 100k-key flood ran 50 s with `burst`, 35 s with this).
-    Not pipelined: Envoy closes an HTTP/1.1 connection that has pipelined
-    requests waiting when a filter sends a local reply (a 429). Every
-    response must carry a content-length (Envoy's local replies and the
-    echo upstream do): anything else fails loudly instead of being
-    miscounted."""
-    statuses: Counter = Counter()
-    lock = threading.Lock()
-    per = [total // connections + (1 if k < total % connections else 0)
-           for k in range(connections)]
-    first = [sum(per[:k]) for k in range(connections)]
-
-    def request(i: int) -> bytes:
-        lines = [f"GET {path} HTTP/1.1", f"host: 127.0.0.1:{port}"]
-        lines += [f"{k}: {v}" for k, v in (headers_for(i) or {}).items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-    def read_response(sock: socket.socket, buf: bytearray) -> int:
-        while (end := buf.find(b"\r\n\r\n")) < 0:
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                raise AssertionError("connection closed before a response")
-            buf += chunk
-        head = bytes(buf[:end]).decode("latin-1").split("\r\n")
-        length = None
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                length = int(value.strip())
-            elif name == "transfer-encoding":
-                raise AssertionError(f"unexpected transfer-encoding: {head}")
-        if length is None:
-            raise AssertionError(f"response without content-length: {head}")
-        while len(buf) < end + 4 + length:
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                raise AssertionError("connection closed inside a body")
-            buf += chunk
-        del buf[:end + 4 + length]
-        return int(head[0].split()[1])
-
-    def worker(k: int):
-        got: Counter = Counter()
-        buf = bytearray()
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            for i in range(first[k], first[k] + per[k]):
-                sock.sendall(request(i))
-                got[read_response(sock, buf)] += 1
-        with lock:
-            statuses.update(got)
-
-    with ThreadPoolExecutor(connections) as ex:
-        list(ex.map(worker, range(connections)))
     return statuses
 
 
