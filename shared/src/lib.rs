@@ -31,6 +31,7 @@ pub mod http;
 pub mod identity;
 pub mod jose;
 pub mod json;
+pub mod json_writer;
 pub mod jwt;
 pub mod metrics;
 pub mod path;

@@ -154,6 +154,9 @@ fn a_valid_body_passes_untouched() {
         host.metric("edgeward.schema.requests.route.orders.outcome.allowed"),
         1
     );
+    // Written directly, the record keeps serde_json's form of a sorted map.
+    let raw = host.stream(2).properties[&vec!["edgeward.schema".to_string()]].clone();
+    assert_eq!(raw, serde_json::to_vec(&s).unwrap());
 }
 
 #[test]

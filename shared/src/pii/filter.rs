@@ -17,13 +17,13 @@
 use super::audit_config::{Audit, AuditConfig, CollectorConfig, Published, SubjectAction};
 use super::excerpt::Excerpt;
 use super::record::{self, LOG_PREFIX, RECORD_PROPERTY};
-use super::writer::Obj;
 use crate::client_ip::parse_addr;
 use crate::config::ConfigError;
 use crate::filter::{Filter, Origin, StreamId, Streams, Verdict};
 use crate::host::{CalloutResponse, Host, HostError, HttpCallRequest, LogLevel};
 use crate::http::RequestHead;
 use crate::identity::Identity;
+use crate::json_writer::Obj;
 use crate::metrics::labeled;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -41,7 +41,6 @@ pub mod resolve;
 mod scan;
 mod ssn;
 mod token;
-mod writer;
 
 pub use audit_config::AuditConfig;
 pub use config::{ConfigError, PiiConfig};

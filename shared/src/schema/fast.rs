@@ -555,11 +555,24 @@ struct Scan<'p, 'b> {
     scratch: String,
 }
 
-/// A string as read: a span of the body, or (escapes) the scratch buffer.
+/// A string as read: a span of the body (and whether it is all ASCII), or
+/// (escapes) the scratch buffer.
 enum Text {
-    Raw(usize, usize),
+    Raw(usize, usize, bool),
     Decoded,
 }
+
+/// Bytes a string body can hold without a closer look: everything but `"`,
+/// `\`, control characters and non-ASCII (checked as UTF-8 afterwards).
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c < 0x80 {
+        t[c] = c != b'"' as usize && c != b'\\' as usize;
+        c += 1;
+    }
+    t
+};
 
 impl<'b> Scan<'_, 'b> {
     fn peek(&self) -> Option<u8> {
@@ -635,7 +648,7 @@ impl<'b> Scan<'_, 'b> {
                     return Err(Stop::Invalid);
                 }
                 let (start, end) = match self.string()? {
-                    Text::Raw(s, e) => (s, e),
+                    Text::Raw(s, e, _) => (s, e),
                     // An escaped key: its duplicates are found after
                     // unescaping (the slow path's job).
                     Text::Decoded => return Err(Stop::Unsure),
@@ -749,27 +762,33 @@ impl<'b> Scan<'_, 'b> {
     /// Reads a string (at its opening quote): its raw span when it has no
     /// escape, else its decoded text in `scratch`.
     fn string(&mut self) -> Result<Text, Stop> {
-        self.i += 1;
-        let start = self.i;
+        let start = self.i + 1;
+        let mut i = start;
         let mut ascii = true;
         loop {
-            match self.peek() {
+            // Runs of plain bytes first: most string bytes are.
+            while self.b.get(i).is_some_and(|&c| PLAIN[usize::from(c)]) {
+                i += 1;
+            }
+            match self.b.get(i) {
                 None => return Err(Stop::Invalid),
                 Some(b'"') => break,
-                Some(b'\\') => return self.escaped(start),
-                Some(c) if c < 0x20 => return Err(Stop::Invalid),
-                Some(c) => {
-                    ascii &= c < 0x80;
-                    self.i += 1;
+                Some(b'\\') => {
+                    self.i = i;
+                    return self.escaped(start);
+                }
+                Some(&c) if c < 0x20 => return Err(Stop::Invalid),
+                Some(_) => {
+                    ascii = false;
+                    i += 1;
                 }
             }
         }
-        let end = self.i;
-        self.i += 1;
-        if !ascii && std::str::from_utf8(&self.b[start..end]).is_err() {
+        self.i = i + 1;
+        if !ascii && std::str::from_utf8(&self.b[start..i]).is_err() {
             return Err(Stop::Invalid);
         }
-        Ok(Text::Raw(start, end))
+        Ok(Text::Raw(start, i, ascii))
     }
 
     /// The rest of a string holding an escape, decoded into `scratch`.
@@ -833,28 +852,38 @@ impl<'b> Scan<'_, 'b> {
         if n.types & T_STR == 0 {
             return Err(Stop::Invalid);
         }
-        let s: &str = match text {
-            // Checked UTF-8 in `string` (or ASCII).
-            Text::Raw(a, e) => std::str::from_utf8(&self.b[a..e]).map_err(|_| Stop::Invalid)?,
-            Text::Decoded => &self.scratch,
+        let (bytes, ascii): (&[u8], bool) = match text {
+            Text::Raw(a, e, ascii) => (&self.b[a..e], ascii),
+            Text::Decoded => (self.scratch.as_bytes(), self.scratch.is_ascii()),
         };
-        let ok = n
-            .enums
-            .iter()
-            .all(|e| e.iter().any(|x| matches!(x, Scalar::Str(v) if &**v == s)))
-            && {
-                if n.min_len.is_some() || n.max_len.is_some() {
-                    let len = s.chars().count() as u64;
-                    n.min_len.is_none_or(|m| len >= m) && n.max_len.is_none_or(|m| len <= m)
-                } else {
-                    true
-                }
-            }
-            && n.patterns.iter().all(|p| p.is_valid(StrNode(s)));
-        if ok {
-            Ok(())
+        let in_enums = n.enums.iter().all(|e| {
+            e.iter()
+                .any(|x| matches!(x, Scalar::Str(v) if v.as_bytes() == bytes))
+        });
+        if !in_enums {
+            return Err(Stop::Invalid);
+        }
+        // Checked UTF-8 in `string` (or ASCII); the text itself is needed
+        // only to count the characters of non-ASCII text and for patterns.
+        let needs_text =
+            !n.patterns.is_empty() || (!ascii && (n.min_len.is_some() || n.max_len.is_some()));
+        let text = if needs_text {
+            Some(std::str::from_utf8(bytes).map_err(|_| Stop::Invalid)?)
         } else {
-            Err(Stop::Invalid)
+            None
+        };
+        if n.min_len.is_some() || n.max_len.is_some() {
+            let len = match text {
+                Some(t) if !ascii => t.chars().count() as u64,
+                _ => bytes.len() as u64,
+            };
+            if n.min_len.is_some_and(|m| len < m) || n.max_len.is_some_and(|m| len > m) {
+                return Err(Stop::Invalid);
+            }
+        }
+        match text {
+            Some(t) if !n.patterns.iter().all(|p| p.is_valid(StrNode(t))) => Err(Stop::Invalid),
+            _ => Ok(()),
         }
     }
 
@@ -865,20 +894,24 @@ impl<'b> Scan<'_, 'b> {
             self.i += 1;
         }
         let int_start = self.i;
+        // The integer part's magnitude, exact while it has at most 18 digits.
+        let mut mag: u64 = 0;
         match self.peek() {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
+                while let Some(c @ b'0'..=b'9') = self.peek() {
+                    mag = mag.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
                     self.i += 1;
                 }
             }
             _ => return Err(Stop::Invalid),
         }
         let int_digits = self.i - int_start;
-        let mut float = false;
+        let mut fraction = false;
+        let mut exponent = false;
         let mut exp_too_big = false;
         if self.peek() == Some(b'.') {
-            float = true;
+            fraction = true;
             self.i += 1;
             let d = self.i;
             while let Some(b'0'..=b'9') = self.peek() {
@@ -889,7 +922,7 @@ impl<'b> Scan<'_, 'b> {
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
-            float = true;
+            exponent = true;
             self.i += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
@@ -905,6 +938,7 @@ impl<'b> Scan<'_, 'b> {
             }
             exp_too_big = e > 280;
         }
+        let float = fraction || exponent;
         let Some(n) = node else {
             // Any number: only what serde_json could refuse matters (out of
             // range) or read as something else.
@@ -918,15 +952,24 @@ impl<'b> Scan<'_, 'b> {
         if n.types & (T_INT | T_NUM) == 0 || !n.enums.is_empty() {
             return Err(Stop::Invalid);
         }
-        let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Stop::Invalid)?;
         let value = if float {
             if n.types & T_NUM == 0 {
                 // `integer` and `1.0`/`1e2`: drafts read these differently.
                 return Err(Stop::Unsure);
             }
-            if exp_too_big || text.len() > 32 {
+            if exp_too_big || self.i - start > 32 {
                 return Err(Stop::Unsure);
             }
+            // A plain decimal (no exponent, under 10^15: finite, and its
+            // integer part exact in f64) is held to integer bounds by that
+            // integer part alone wherever the answer cannot depend on
+            // rounding; anything closer is parsed as before.
+            if !exponent && int_digits <= 15 {
+                if let Some(ok) = by_integer_part(n, neg, mag) {
+                    return if ok { Ok(()) } else { Err(Stop::Invalid) };
+                }
+            }
+            let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Stop::Invalid)?;
             let f: f64 = text.parse().map_err(|_| Stop::Unsure)?;
             if !f.is_finite() || f.abs() > 1e300 {
                 return Err(Stop::Unsure);
@@ -934,10 +977,11 @@ impl<'b> Scan<'_, 'b> {
             Bound::Float(f)
         } else {
             // `-0` is a float to serde_json; 19+ digits may leave i64.
-            if int_digits > 18 || (neg && text == "-0") {
+            if int_digits > 18 || (neg && mag == 0) {
                 return Err(Stop::Unsure);
             }
-            Bound::Int(text.parse().map_err(|_| Stop::Unsure)?)
+            let m = i64::try_from(mag).map_err(|_| Stop::Unsure)?;
+            Bound::Int(if neg { -m } else { m })
         };
         for (cmp, bound) in &n.bounds {
             if !compare(value, *cmp, *bound)? {
@@ -946,6 +990,42 @@ impl<'b> Scan<'_, 'b> {
         }
         Ok(())
     }
+}
+
+/// The bounds of `n` against a plain decimal `±(mag + f)`, 0 <= f < 1,
+/// `mag` < 10^15, decided from `mag` alone: `None` when a bound is not
+/// an integer within 2^53, or lies within one of the value (where f64
+/// rounding, which is monotonic and exact on integers this small, could
+/// land on the bound).
+fn by_integer_part(n: &Node, neg: bool, mag: u64) -> Option<bool> {
+    use std::cmp::Ordering;
+    let mag = i128::from(mag);
+    let mut ok = true;
+    for (cmp, bound) in &n.bounds {
+        let Bound::Int(b) = *bound else {
+            return None;
+        };
+        if b.unsigned_abs() > EXACT_F64 as u64 {
+            return None;
+        }
+        // The value's magnitude against the bound on the value's side.
+        let b = if neg { -i128::from(b) } else { i128::from(b) };
+        let ord = if mag > b {
+            Ordering::Greater
+        } else if mag + 1 < b {
+            Ordering::Less
+        } else {
+            return None;
+        };
+        let ord = if neg { ord.reverse() } else { ord };
+        ok &= match cmp {
+            Cmp::Ge => ord != Ordering::Less,
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Le => ord != Ordering::Greater,
+            Cmp::Lt => ord == Ordering::Less,
+        };
+    }
+    Some(ok)
 }
 
 fn additional_of(node: Option<&Node>) -> NodeId {
@@ -1185,6 +1265,15 @@ mod tests {
             br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1001}]}"#,
             br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-1e-300}]}"#,
             br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":1e400}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-0.5}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-0.0}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":0.0}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":0.5}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-1.5}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-0.99999999999999999999}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-1.00000000000000000001}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":123456789012345.5}]}"#,
+            br#"{"customer":{"id":"c-1"},"items":[{"sku":"ABC-001","qty":1,"price":-123456789012345.5}]}"#,
             br#"{"customer":{"id":"c-1"},"items":[],"note":"\u00e9\u00e9\u00e9\u00e9\u00e9"}"#,
             br#"{"customer":{"id":"c-1"},"items":[],"note":"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}"#,
             br#"{"customer":{"id":"c-1"},"items":[],"note":"\ud800"}"#,

@@ -18,6 +18,7 @@ use crate::host::{log_lazy, Host, LogLevel};
 use crate::http::RequestHead;
 use crate::identity::{claim_at, Identity};
 use crate::json::{parse_strict, DEFAULT_MAX_DEPTH};
+use crate::json_writer::Obj;
 use crate::metrics::labeled;
 use crate::problem::Problem;
 use crate::reason::Reason;
@@ -48,6 +49,10 @@ struct StreamCtx {
 pub struct SchemaFilter {
     cfg: SchemaConfig,
     streams: BTreeMap<StreamId, StreamCtx>,
+    /// `requests{route, outcome="allowed"}` per route, named once.
+    allowed_metrics: Vec<String>,
+    /// `requests{outcome="unmatched"}`.
+    unmatched_metric: String,
 }
 
 /// A denial being decided.
@@ -78,9 +83,16 @@ impl Filter for SchemaFilter {
                 );
             }
         }
+        let allowed_metrics = cfg
+            .routes
+            .iter()
+            .map(|r| labeled(m::REQUESTS, &[("route", &r.name), ("outcome", "allowed")]))
+            .collect();
         Ok(SchemaFilter {
             cfg,
             streams: BTreeMap::new(),
+            allowed_metrics,
+            unmatched_metric: labeled(m::REQUESTS, &[("outcome", "unmatched")]),
         })
     }
 
@@ -545,19 +557,43 @@ impl SchemaFilter {
     }
 
     fn allow<H: Host>(&self, host: &H, ctx: &mut StreamCtx) {
-        let mut rec = self.base_record(ctx);
-        rec.insert("decision".into(), json!("allow"));
-        rec.insert("reason".into(), Value::Null);
-        let rec = Value::Object(rec);
-        let _ = host.set_property(&[SCHEMA_PROPERTY], rec.to_string().as_bytes());
-        ctx.record = Some(rec);
-        match ctx.route.and_then(|i| self.cfg.routes.get(i)) {
-            Some(r) => host.increment(
-                &labeled(m::REQUESTS, &[("route", &r.name), ("outcome", "allowed")]),
-                1,
-            ),
-            None => host.increment(&labeled(m::REQUESTS, &[("outcome", "unmatched")]), 1),
+        let route = ctx.route.and_then(|i| self.cfg.routes.get(i));
+        let checks_response = ctx
+            .operation
+            .as_ref()
+            .is_some_and(|o| o.response_mode != ResponseMode::Off);
+        if checks_response {
+            // The response phase adds to the record: keep it as a value.
+            let mut rec = self.base_record(ctx);
+            rec.insert("decision".into(), json!("allow"));
+            rec.insert("reason".into(), Value::Null);
+            let rec = Value::Object(rec);
+            let _ = host.set_property(&[SCHEMA_PROPERTY], rec.to_string().as_bytes());
+            ctx.record = Some(rec);
+        } else {
+            // The same bytes as `base_record` + serde_json (keys sorted),
+            // written directly: no map, no value tree, per request.
+            let mut out = String::with_capacity(96);
+            let mut o = Obj::open(&mut out);
+            o.str_or_null("contract", ctx.contract.as_deref());
+            o.str("decision", "allow");
+            o.str_or_null(
+                "operation",
+                ctx.operation
+                    .as_ref()
+                    .map(|op| op.label.as_str())
+                    .filter(|l| !l.is_empty()),
+            );
+            o.null("reason");
+            o.str_or_null("route", route.map(|r| r.name.as_str()));
+            o.close();
+            let _ = host.set_property(&[SCHEMA_PROPERTY], out.as_bytes());
         }
+        let metric = ctx
+            .route
+            .and_then(|i| self.allowed_metrics.get(i))
+            .unwrap_or(&self.unmatched_metric);
+        host.increment(metric, 1);
     }
 
     /// Refuses (or, dry-run, records and lets through) a request.

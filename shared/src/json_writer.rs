@@ -1,4 +1,4 @@
-//! A direct JSON writer for the audit record: one preallocated `String`,
+//! A direct JSON writer for decision and audit records: one preallocated `String`,
 //! keys written in sorted order by the caller (the record's documented
 //! form: the same bytes `serde_json` gives a sorted map), strings escaped as
 //! `serde_json` escapes them. Building a `serde_json::Value` map per request
@@ -48,6 +48,14 @@ impl<'a> Obj<'a> {
     pub fn opt_int(&mut self, key: &str, value: Option<i64>) {
         if let Some(v) = value {
             self.int(key, v);
+        }
+    }
+
+    /// A string, or `null` when there is none.
+    pub fn str_or_null(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.null(key),
         }
     }
 
