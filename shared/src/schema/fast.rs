@@ -88,6 +88,19 @@ enum Cmp {
     Lt,
 }
 
+impl Cmp {
+    /// Whether `value cmp bound` holds, given how value orders against bound.
+    fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering;
+        match self {
+            Cmp::Ge => ord != Ordering::Less,
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Le => ord != Ordering::Greater,
+            Cmp::Lt => ord == Ordering::Less,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Scalar {
     Null,
@@ -1017,13 +1030,7 @@ fn by_integer_part(n: &Node, neg: bool, mag: u64) -> Option<bool> {
         } else {
             return None;
         };
-        let ord = if neg { ord.reverse() } else { ord };
-        ok &= match cmp {
-            Cmp::Ge => ord != Ordering::Less,
-            Cmp::Gt => ord == Ordering::Greater,
-            Cmp::Le => ord != Ordering::Greater,
-            Cmp::Lt => ord == Ordering::Less,
-        };
+        ok &= cmp.holds(if neg { ord.reverse() } else { ord });
     }
     Some(ok)
 }
@@ -1040,7 +1047,6 @@ fn additional_of(node: Option<&Node>) -> NodeId {
 /// and `serde_json`'s (whose float parsing is not always correctly rounded)
 /// could disagree.
 fn compare(value: Bound, cmp: Cmp, bound: Bound) -> Result<bool, Stop> {
-    use std::cmp::Ordering;
     let ord = match (value, bound) {
         (Bound::Int(a), Bound::Int(b)) => a.cmp(&b),
         (Bound::Int(a), Bound::Float(b)) => {
@@ -1062,12 +1068,7 @@ fn compare(value: Bound, cmp: Cmp, bound: Bound) -> Result<bool, Stop> {
             a.partial_cmp(&b).ok_or(Stop::Unsure)?
         }
     };
-    Ok(match cmp {
-        Cmp::Ge => ord != Ordering::Less,
-        Cmp::Gt => ord == Ordering::Greater,
-        Cmp::Le => ord != Ordering::Greater,
-        Cmp::Lt => ord == Ordering::Less,
-    })
+    Ok(cmp.holds(ord))
 }
 
 // ---- a borrowed string as a `jsonschema` instance ------------------------

@@ -55,6 +55,13 @@ pub struct SchemaFilter {
     unmatched_metric: String,
 }
 
+/// The names every decision record carries (absent: `null`).
+struct RecordNames<'a> {
+    route: Option<&'a str>,
+    contract: Option<&'a str>,
+    operation: Option<&'a str>,
+}
+
 /// A denial being decided.
 struct Denial {
     reason: Reason,
@@ -535,29 +542,33 @@ impl SchemaFilter {
             .unwrap_or_default()
     }
 
-    fn base_record(&self, ctx: &StreamCtx) -> serde_json::Map<String, Value> {
-        let mut rec = serde_json::Map::new();
-        let route = ctx.route.and_then(|i| self.cfg.routes.get(i));
-        rec.insert(
-            "route".into(),
-            route.map_or(Value::Null, |r| Value::String(r.name.clone())),
-        );
-        rec.insert(
-            "contract".into(),
-            ctx.contract.clone().map_or(Value::Null, Value::String),
-        );
-        rec.insert(
-            "operation".into(),
-            ctx.operation
+    /// The record's common fields: route, contract and operation names.
+    fn record_names<'a>(&'a self, ctx: &'a StreamCtx) -> RecordNames<'a> {
+        RecordNames {
+            route: ctx
+                .route
+                .and_then(|i| self.cfg.routes.get(i))
+                .map(|r| r.name.as_str()),
+            contract: ctx.contract.as_deref(),
+            operation: ctx
+                .operation
                 .as_ref()
-                .filter(|o| !o.label.is_empty())
-                .map_or(Value::Null, |o| Value::String(o.label.clone())),
-        );
+                .map(|o| o.label.as_str())
+                .filter(|l| !l.is_empty()),
+        }
+    }
+
+    fn base_record(&self, ctx: &StreamCtx) -> serde_json::Map<String, Value> {
+        let names = self.record_names(ctx);
+        let text = |v: Option<&str>| v.map_or(Value::Null, |s| Value::String(s.to_string()));
+        let mut rec = serde_json::Map::new();
+        rec.insert("route".into(), text(names.route));
+        rec.insert("contract".into(), text(names.contract));
+        rec.insert("operation".into(), text(names.operation));
         rec
     }
 
     fn allow<H: Host>(&self, host: &H, ctx: &mut StreamCtx) {
-        let route = ctx.route.and_then(|i| self.cfg.routes.get(i));
         let checks_response = ctx
             .operation
             .as_ref()
@@ -573,19 +584,14 @@ impl SchemaFilter {
         } else {
             // The same bytes as `base_record` + serde_json (keys sorted),
             // written directly: no map, no value tree, per request.
+            let names = self.record_names(ctx);
             let mut out = String::with_capacity(96);
             let mut o = Obj::open(&mut out);
-            o.str_or_null("contract", ctx.contract.as_deref());
+            o.str_or_null("contract", names.contract);
             o.str("decision", "allow");
-            o.str_or_null(
-                "operation",
-                ctx.operation
-                    .as_ref()
-                    .map(|op| op.label.as_str())
-                    .filter(|l| !l.is_empty()),
-            );
+            o.str_or_null("operation", names.operation);
             o.null("reason");
-            o.str_or_null("route", route.map(|r| r.name.as_str()));
+            o.str_or_null("route", names.route);
             o.close();
             let _ = host.set_property(&[SCHEMA_PROPERTY], out.as_bytes());
         }
