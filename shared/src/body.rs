@@ -136,46 +136,59 @@ impl JsonBodyPolicy {
         head: &RequestHead,
         end_of_stream: bool,
     ) -> Result<bool, BodyRefusal> {
+        self.check_head(head, end_of_stream).map(|e| e.is_some())
+    }
+
+    /// [`Self::check_headers`], answering with the media type essence the
+    /// body is sent with (`None`: no body), so a caller that picks a schema
+    /// by media type does not parse `content-type` a second time.
+    pub fn check_head(
+        &self,
+        head: &RequestHead,
+        end_of_stream: bool,
+    ) -> Result<Option<String>, BodyRefusal> {
         if head.all("content-encoding").next().is_some() {
             return Err(BodyRefusal::Compressed);
         }
-        let lengths: Vec<&str> = head.all("content-length").collect();
-        let declared = match lengths.as_slice() {
-            [] => None,
-            [one] => Some(
+        let mut lengths = head.all("content-length");
+        let declared = match (lengths.next(), lengths.next()) {
+            (None, _) => None,
+            (Some(one), None) => Some(
                 one.trim()
                     .parse::<u64>()
                     .ok()
                     .filter(|_| one.bytes().all(|b| b.is_ascii_digit()))
                     .ok_or(BodyRefusal::BadLength)?,
             ),
-            _ => return Err(BodyRefusal::BadLength),
+            (Some(_), Some(_)) => return Err(BodyRefusal::BadLength),
         };
         if declared.is_some_and(|n| n > self.max_bytes as u64) {
             return Err(BodyRefusal::TooLarge);
         }
         let has_body = !end_of_stream && declared != Some(0);
         if !has_body {
-            return Ok(false);
+            return Ok(None);
         }
-        self.check_content_type(head)?;
-        Ok(true)
+        self.check_content_type(head).map(Some)
     }
 
-    fn check_content_type(&self, head: &RequestHead) -> Result<(), BodyRefusal> {
-        let values: Vec<&str> = head.all("content-type").collect();
-        let value = match values.as_slice() {
-            [] => return Err(BodyRefusal::MediaType("missing")),
-            [one] => *one,
-            _ => return Err(BodyRefusal::MediaType("repeated")),
+    /// The essence of the one allowed `content-type`.
+    fn check_content_type(&self, head: &RequestHead) -> Result<String, BodyRefusal> {
+        let mut values = head.all("content-type");
+        let value = match (values.next(), values.next()) {
+            (None, _) => return Err(BodyRefusal::MediaType("missing")),
+            (Some(one), None) => one,
+            (Some(_), Some(_)) => return Err(BodyRefusal::MediaType("repeated")),
         };
         let media = parse_media_type(value).ok_or(BodyRefusal::MediaType("malformed"))?;
         if !self.allows(&media.essence) {
             return Err(BodyRefusal::MediaType("not allowed here"));
         }
         match media.params.as_slice() {
-            [] => Ok(()),
-            [(name, v)] if name == "charset" && v.eq_ignore_ascii_case("utf-8") => Ok(()),
+            [] => Ok(media.essence),
+            [(name, v)] if name == "charset" && v.eq_ignore_ascii_case("utf-8") => {
+                Ok(media.essence)
+            }
             _ => Err(BodyRefusal::MediaType(
                 "parameters other than charset=utf-8",
             )),

@@ -111,19 +111,19 @@ impl PathPolicy {
             return Err(PathViolation::Fragment);
         }
         let rest = path.strip_prefix('/').ok_or(PathViolation::NotAbsolute)?;
-        let parts: Vec<&str> = rest.split('/').collect();
-        let last = parts.len().saturating_sub(1);
-        let mut segments = Vec::with_capacity(parts.len());
-        for (i, part) in parts.iter().enumerate() {
+        let mut parts = rest.split('/').peekable();
+        let mut segments = Vec::with_capacity(rest.bytes().filter(|&b| b == b'/').count() + 1);
+        while let Some(part) = parts.next() {
+            let is_last = parts.peek().is_none();
             let (name, has_params) = match part.find(';') {
                 Some(at) if self.allow_semicolon => (part.get(..at).unwrap_or(part), true),
                 Some(_) => return Err(PathViolation::Semicolon),
-                None => (*part, false),
+                None => (part, false),
             };
             let decoded = self.decode_segment(name)?;
             if decoded.is_empty() {
                 // `/a/` (trailing) is a path of its own; `//`, `/;x/` are not.
-                if i == last && !has_params {
+                if is_last && !has_params {
                     segments.push(decoded);
                     continue;
                 }

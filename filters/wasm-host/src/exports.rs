@@ -9,11 +9,12 @@
 //! another runs (never done by proxy-wasm hosts), pauses the stream rather
 //! than letting it through.
 
+use crate::fnv::FnvMap;
 use crate::host::{WasmCalloutResponse, WasmGrpcResponse, WasmHost};
 use edgeward_core::filter::{Action, Driver, Filter};
 use edgeward_core::host::{CalloutResponse, GrpcResponse, LogLevel, Logger, StreamHost};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::mem::MaybeUninit;
 
 /// What the exports need of one plugin instance: a [`Driver`] with the
@@ -85,9 +86,9 @@ pub fn factory<F: Filter + 'static>(root_context: u32) -> Box<dyn Plugin> {
 struct Registry {
     filters: Vec<(&'static str, Factory)>,
     /// Root contexts; `None` until configured (or when the root_id is unknown).
-    roots: HashMap<u32, Option<Box<dyn Plugin>>>,
+    roots: FnvMap<u32, Option<Box<dyn Plugin>>>,
     /// Stream context -> its root context.
-    streams: HashMap<u32, u32>,
+    streams: FnvMap<u32, u32>,
 }
 
 thread_local! {

@@ -2,13 +2,13 @@
 //! becomes a [`HostError`]; nothing here can panic.
 
 use crate::abi::{self, RawStatus, Status};
+use crate::fnv::FnvMap;
 use edgeward_core::host::{
     BodyHost, CalloutResponse, Callouts, Clock, ContextSwitch, GrpcCallRequest, GrpcCallouts,
     GrpcResponse, HostError, HttpCallRequest, LocalReply, LogLevel, Logger, Metrics, PluginHost,
     SharedStore, SharedValue, StreamHost,
 };
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ptr::{null, null_mut};
 
 fn status_error(raw: RawStatus) -> HostError {
@@ -104,7 +104,7 @@ fn timeout_ms(ms: u64) -> u32 {
 }
 
 thread_local! {
-    static METRIC_IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    static METRIC_IDS: RefCell<FnvMap<String, u32>> = RefCell::new(FnvMap::default());
     /// The host's log level (proxy-wasm numbering), read on configure and on
     /// every tick, so that disabled debug lines cost nothing per request.
     static LOG_LEVEL: Cell<u32> = const { Cell::new(0) };

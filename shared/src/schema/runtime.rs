@@ -144,10 +144,7 @@ impl Filter for SchemaFilter {
         size: usize,
         eos: bool,
     ) -> Verdict {
-        let Some(ctx) = self.streams.get(&stream) else {
-            return Verdict::Continue;
-        };
-        let Some(essence) = ctx.body_essence.clone() else {
+        let Some(ctx) = self.streams.get_mut(&stream) else {
             return Verdict::Continue;
         };
         let Some(op) = ctx.operation.clone() else {
@@ -156,6 +153,9 @@ impl Filter for SchemaFilter {
         let Some(spec) = op.body.as_ref() else {
             return Verdict::Continue;
         };
+        if ctx.body_essence.is_none() {
+            return Verdict::Continue;
+        }
         let dry = ctx.dry_run;
         if let Err(r) = spec.policy.check_size(size) {
             return self.deny(host, stream, Denial::of(r.reason()), dry);
@@ -163,6 +163,11 @@ impl Filter for SchemaFilter {
         if !eos {
             return Verdict::Pause;
         }
+        // The whole body is here: the stream no longer waits for it (and a
+        // refusal below is recorded as before: `deny` reads only the names).
+        let Some(essence) = ctx.body_essence.take() else {
+            return Verdict::Continue;
+        };
         let bytes = match host.request_body(0, size) {
             Ok(b) => b,
             Err(e) => {
@@ -508,16 +513,11 @@ impl SchemaFilter {
                 Ok(false)
             };
         };
-        match spec.policy.check_headers(head, eos) {
+        match spec.policy.check_head(head, eos) {
             Err(r) => Err(Denial::of(refusal_reason(&r))),
-            Ok(false) if spec.required => Err(Denial::of(Reason::MissingBody)),
-            Ok(false) => Ok(false),
-            Ok(true) => {
-                let essence = head
-                    .first("content-type")
-                    .and_then(parse_media_type)
-                    .map(|m| m.essence)
-                    .unwrap_or_default();
+            Ok(None) if spec.required => Err(Denial::of(Reason::MissingBody)),
+            Ok(None) => Ok(false),
+            Ok(Some(essence)) => {
                 ctx.body_essence = Some(essence);
                 Ok(true)
             }
@@ -528,7 +528,14 @@ impl SchemaFilter {
         if let Some(mut ctx) = self.streams.remove(&stream) {
             ctx.body_essence = None;
             self.allow(host, &mut ctx);
-            self.streams.insert(stream, ctx);
+            // Only response validation needs the stream's context again.
+            if ctx
+                .operation
+                .as_ref()
+                .is_some_and(|o| o.response_mode != ResponseMode::Off)
+            {
+                self.streams.insert(stream, ctx);
+            }
         }
         Verdict::Continue
     }
