@@ -95,8 +95,14 @@ pub(crate) fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Ve
     out
 }
 
-fn encode_path(path: &[&str]) -> Vec<u8> {
-    path.join("\0").into_bytes()
+/// A property path in the ABI's form (segments joined by NUL); a
+/// one-segment path (filter state such as `edgeward.schema`) is its own
+/// bytes, with no copy.
+fn encode_path<'a>(path: &[&'a str]) -> std::borrow::Cow<'a, [u8]> {
+    match path {
+        [one] => std::borrow::Cow::Borrowed(one.as_bytes()),
+        many => std::borrow::Cow::Owned(many.join("\0").into_bytes()),
+    }
 }
 
 fn timeout_ms(ms: u64) -> u32 {
@@ -508,5 +514,12 @@ mod tests {
         truncated.truncate(truncated.len() - 3);
         assert_eq!(decode_map(&truncated).len(), 1);
         assert_eq!(encode_map::<&str, &str>(&[]), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn property_paths_are_nul_joined() {
+        assert_eq!(&*encode_path(&["edgeward.schema"]), b"edgeward.schema");
+        assert_eq!(&*encode_path(&["request", "path"]), b"request\0path");
+        assert_eq!(&*encode_path(&[]), b"");
     }
 }

@@ -16,8 +16,8 @@
 //! numbers written with a fraction or exponent, objects with many undeclared
 //! keys) is `Unsure`.
 //!
-//! The grammar enforced is `parse_strict`'s: UTF-8 (checked per string: JSON
-//! allows non-ASCII bytes only there), RFC 8259 syntax as `serde_json` reads
+//! The grammar enforced is `parse_strict`'s: UTF-8 (checked once, over the
+//! whole body; outside strings only ASCII is grammatical), RFC 8259 syntax as `serde_json` reads
 //! it (number grammar, escapes, no control characters in strings), no
 //! duplicated key in an object, nesting at most `max_depth` (bounded by
 //! [`crate::json::MAX_DEPTH_LIMIT`]), nothing but whitespace after the
@@ -536,9 +536,16 @@ impl FastProgram {
 
     /// Scans `body` once against the program, nesting at most `max_depth`.
     pub fn check(&self, body: &[u8], max_depth: usize) -> Fast {
+        // JSON text is UTF-8 as a whole (`parse_strict` refuses it
+        // otherwise): checked once here, so strings are sliced from `t`
+        // without a UTF-8 pass of their own.
+        let Ok(t) = std::str::from_utf8(body) else {
+            return Fast::Invalid;
+        };
         let mut s = Scan {
             prog: self,
             b: body,
+            t,
             i: 0,
             depth_left: max_depth.min(MAX_DEPTH_LIMIT),
             keys: Vec::new(),
@@ -560,6 +567,8 @@ impl FastProgram {
 struct Scan<'p, 'b> {
     prog: &'p FastProgram,
     b: &'b [u8],
+    /// `b` as text (checked UTF-8 once).
+    t: &'b str,
     i: usize,
     depth_left: usize,
     /// Spans of the undeclared keys of the objects being read (a stack).
@@ -653,6 +662,8 @@ impl<'b> Scan<'_, 'b> {
         let base = self.keys.len();
         let mut seen: u64 = 0;
         let mut count: u64 = 0;
+        // Where the next key is looked up first: after the last one found.
+        let mut next_prop = 0;
         if self.peek() == Some(b'}') {
             self.i += 1;
         } else {
@@ -674,10 +685,9 @@ impl<'b> Scan<'_, 'b> {
                 self.i += 1;
                 self.ws()?;
                 let declared = node.and_then(|n| {
-                    n.props
-                        .iter()
-                        .position(|(p, _)| p.as_bytes() == key)
-                        .map(|pos| (pos, n.props.get(pos).and_then(|(_, s)| *s)))
+                    let pos = prop_position(&n.props, key, next_prop)?;
+                    next_prop = pos + 1;
+                    Some((pos, n.props.get(pos).and_then(|(_, s)| *s)))
                 });
                 let child = match declared {
                     Some((pos, schema)) => {
@@ -798,9 +808,6 @@ impl<'b> Scan<'_, 'b> {
             }
         }
         self.i = i + 1;
-        if !ascii && std::str::from_utf8(&self.b[start..i]).is_err() {
-            return Err(Stop::Invalid);
-        }
         Ok(Text::Raw(start, i, ascii))
     }
 
@@ -808,7 +815,9 @@ impl<'b> Scan<'_, 'b> {
     fn escaped(&mut self, start: usize) -> Result<Text, Stop> {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        let head = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Stop::Invalid)?;
+        // Both ends are at ASCII bytes (a quote, a backslash, a control byte
+        // or the end of the body): character boundaries of the checked text.
+        let head = self.t.get(start..self.i).ok_or(Stop::Invalid)?;
         out.push_str(head);
         loop {
             let run_start = self.i;
@@ -818,7 +827,7 @@ impl<'b> Scan<'_, 'b> {
                 }
                 self.i += 1;
             }
-            let run = std::str::from_utf8(&self.b[run_start..self.i]).map_err(|_| Stop::Invalid)?;
+            let run = self.t.get(run_start..self.i).ok_or(Stop::Invalid)?;
             out.push_str(run);
             match self.peek() {
                 Some(b'"') => {
@@ -865,38 +874,31 @@ impl<'b> Scan<'_, 'b> {
         if n.types & T_STR == 0 {
             return Err(Stop::Invalid);
         }
-        let (bytes, ascii): (&[u8], bool) = match text {
-            Text::Raw(a, e, ascii) => (&self.b[a..e], ascii),
-            Text::Decoded => (self.scratch.as_bytes(), self.scratch.is_ascii()),
+        let (text, ascii): (&str, bool) = match text {
+            Text::Raw(a, e, ascii) => (self.t.get(a..e).ok_or(Stop::Invalid)?, ascii),
+            Text::Decoded => (self.scratch.as_str(), self.scratch.is_ascii()),
         };
         let in_enums = n.enums.iter().all(|e| {
             e.iter()
-                .any(|x| matches!(x, Scalar::Str(v) if v.as_bytes() == bytes))
+                .any(|x| matches!(x, Scalar::Str(v) if v.as_bytes() == text.as_bytes()))
         });
         if !in_enums {
             return Err(Stop::Invalid);
         }
-        // Checked UTF-8 in `string` (or ASCII); the text itself is needed
-        // only to count the characters of non-ASCII text and for patterns.
-        let needs_text =
-            !n.patterns.is_empty() || (!ascii && (n.min_len.is_some() || n.max_len.is_some()));
-        let text = if needs_text {
-            Some(std::str::from_utf8(bytes).map_err(|_| Stop::Invalid)?)
-        } else {
-            None
-        };
         if n.min_len.is_some() || n.max_len.is_some() {
-            let len = match text {
-                Some(t) if !ascii => t.chars().count() as u64,
-                _ => bytes.len() as u64,
+            let len = if ascii {
+                text.len() as u64
+            } else {
+                text.chars().count() as u64
             };
             if n.min_len.is_some_and(|m| len < m) || n.max_len.is_some_and(|m| len > m) {
                 return Err(Stop::Invalid);
             }
         }
-        match text {
-            Some(t) if !n.patterns.iter().all(|p| p.is_valid(StrNode(t))) => Err(Stop::Invalid),
-            _ => Ok(()),
+        if n.patterns.iter().all(|p| p.is_valid(StrNode(text))) {
+            Ok(())
+        } else {
+            Err(Stop::Invalid)
         }
     }
 
@@ -982,7 +984,7 @@ impl<'b> Scan<'_, 'b> {
                     return if ok { Ok(()) } else { Err(Stop::Invalid) };
                 }
             }
-            let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Stop::Invalid)?;
+            let text = self.t.get(start..self.i).ok_or(Stop::Invalid)?;
             let f: f64 = text.parse().map_err(|_| Stop::Unsure)?;
             if !f.is_finite() || f.abs() > 1e300 {
                 return Err(Stop::Unsure);
@@ -1033,6 +1035,22 @@ fn by_integer_part(n: &Node, neg: bool, mag: u64) -> Option<bool> {
         ok &= cmp.holds(if neg { ord.reverse() } else { ord });
     }
     Some(ok)
+}
+
+/// The position of `key` among the declared properties, searched from
+/// `from` on and then from the start: bodies mostly list properties in the
+/// schema's order, so the first comparison usually matches. The names are
+/// unique, so where the search starts does not change the answer.
+fn prop_position(props: &[(Box<str>, Option<NodeId>)], key: &[u8], from: usize) -> Option<usize> {
+    let from = from.min(props.len());
+    let is_key = |(p, _): &(Box<str>, Option<NodeId>)| p.as_bytes() == key;
+    match props
+        .get(from..)
+        .and_then(|tail| tail.iter().position(is_key))
+    {
+        Some(i) => Some(from + i),
+        None => props.get(..from)?.iter().position(is_key),
+    }
 }
 
 fn additional_of(node: Option<&Node>) -> NodeId {
@@ -1310,6 +1328,21 @@ mod tests {
             }
         }
         assert!(valid > 10, "{valid}");
+    }
+
+    #[test]
+    fn property_lookup_finds_each_name_from_any_start() {
+        let props: Vec<(Box<str>, Option<NodeId>)> = ["sku", "qty", "price"]
+            .iter()
+            .map(|p| ((*p).into(), None))
+            .collect();
+        for from in 0..5 {
+            assert_eq!(prop_position(&props, b"sku", from), Some(0));
+            assert_eq!(prop_position(&props, b"qty", from), Some(1));
+            assert_eq!(prop_position(&props, b"price", from), Some(2));
+            assert_eq!(prop_position(&props, b"pric", from), None);
+            assert_eq!(prop_position(&[], b"sku", from), None);
+        }
     }
 
     #[test]
