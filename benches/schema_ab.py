@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""A/B pairs of schema filter modules through Envoy, with benches/load.py's
+paired method (two pinned Envoys side by side, CPU per request), on the
+1 KB valid order of `edgeward schema vs body floor`.
+
+Each pair is SUBJECT:BASELINE, where either side is a path to an
+edgeward_schema.wasm or `floor` (benches/body-floor, built from this tree).
+Used to find where the filter's cost lies: build a throwaway variant with
+one piece removed, then pair the real module against it.
+
+  .venv/bin/python benches/schema_ab.py dist/edgeward_schema.wasm:/tmp/no-record.wasm \\
+      [more pairs...] --rounds 5 --seconds 4
+
+Options after the pairs are load.py's (--rounds, --seconds, --connections,
+--seed, --json). Probes are not sent: a variant may accept what the real
+filter refuses.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402
+
+
+def side(spec: str):
+    if spec == "floor":
+        return load.body_floor_filters, "body floor"
+    path = Path(spec)
+    if not path.exists():
+        raise SystemExit(f"{spec}: no such module (give a .wasm path or `floor`)")
+    return (lambda: load.schema_filters(path)), path.name
+
+
+def main(argv: list[str]) -> int:
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    pairs, rest = argv[:split], argv[split:]
+    if any(":" not in p for p in pairs):
+        raise SystemExit("each pair is SUBJECT:BASELINE")
+    if not pairs:
+        print(__doc__, file=sys.stderr)
+        return 2
+    request = load.json_post(1024)
+    cases = []
+    for pair in pairs:
+        subject, baseline = pair.split(":", 1)
+        subject_filters, subject_name = side(subject)
+        baseline_filters, baseline_name = side(baseline)
+        cases.append(load.Case(f"{subject} vs {baseline}, POST 1 KB JSON", subject_filters, request,
+                               baseline_filters=baseline_filters, baseline_name=baseline_name))
+    return load.main(rest, cases=cases, script="benches/schema_ab.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
