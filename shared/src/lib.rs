@@ -26,6 +26,7 @@ pub mod crypto;
 pub mod decimal;
 pub mod edge;
 pub mod filter;
+pub mod fnv;
 pub mod host;
 pub mod http;
 pub mod identity;

@@ -9,9 +9,9 @@
 //! another runs (never done by proxy-wasm hosts), pauses the stream rather
 //! than letting it through.
 
-use crate::fnv::FnvMap;
 use crate::host::{WasmCalloutResponse, WasmGrpcResponse, WasmHost};
 use edgeward_core::filter::{Action, Driver, Filter};
+use edgeward_core::fnv::FnvMap;
 use edgeward_core::host::{CalloutResponse, GrpcResponse, LogLevel, Logger, StreamHost};
 use std::cell::RefCell;
 use std::collections::HashSet;

@@ -2,7 +2,7 @@
 //! becomes a [`HostError`]; nothing here can panic.
 
 use crate::abi::{self, RawStatus, Status};
-use crate::fnv::FnvMap;
+use edgeward_core::fnv::FnvMap;
 use edgeward_core::host::{
     BodyHost, CalloutResponse, Callouts, Clock, ContextSwitch, GrpcCallRequest, GrpcCallouts,
     GrpcResponse, HostError, HttpCallRequest, LocalReply, LogLevel, Logger, Metrics, PluginHost,

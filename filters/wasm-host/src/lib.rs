@@ -24,7 +24,6 @@
 
 pub mod abi;
 pub mod exports;
-mod fnv;
 pub mod host;
 
 pub use exports::{factory, register, Factory, Plugin};

@@ -7,6 +7,7 @@
 
 use super::config::Provider;
 use super::response::identity_of;
+use crate::fnv::Fnv;
 use crate::identity::Identity;
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
@@ -82,20 +83,18 @@ struct Entry {
 /// unpredictable, so nobody can fill the table with colliding entries; a
 /// hash collision on lookup only costs a string comparison.
 #[derive(Default)]
-struct TokenTailHasher(u64);
+struct TokenTailHasher(Fnv);
 
 impl Hasher for TokenTailHasher {
     fn write(&mut self, bytes: &[u8]) {
         let tail = bytes.get(bytes.len().saturating_sub(32)..).unwrap_or(bytes);
-        for &b in tail {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0.write(tail);
     }
     fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        self.0.write_u8(b);
     }
     fn finish(&self) -> u64 {
-        self.0
+        self.0.finish()
     }
 }
 

@@ -1,14 +1,21 @@
-//! FNV-1a for the adapter's own maps. Their keys are context ids the host
-//! assigns and metric names the filters build from their configuration, so
-//! nobody outside can choose colliding keys, and SipHash's defence against
-//! that costs on every callback (two lookups per callback, one per metric
-//! increment, each hashed again in the Wasm VM).
+//! FNV-1a, for maps whose keys nobody outside can choose: SipHash's defence
+//! against colliding keys costs on the hot path, hashed in the Wasm VM.
+//! Used by the adapter's maps (context ids the host assigns, metric names
+//! built from configuration: two lookups per callback, one per metric
+//! increment) and by the JWT token cache (the tail of verified tokens).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Fnv(u64);
+
+impl Fnv {
+    /// One FNV-1a step.
+    pub fn step(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+}
 
 impl Default for Fnv {
     fn default() -> Fnv {
@@ -19,12 +26,12 @@ impl Default for Fnv {
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            self.step(u64::from(b));
         }
     }
     fn write_u32(&mut self, n: u32) {
-        // One step for a whole context id: it is not attacker-chosen.
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x0100_0000_01b3);
+        // One step for a whole id: it is not attacker-chosen.
+        self.step(u64::from(n));
     }
     fn finish(&self) -> u64 {
         self.0
