@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     cases = []
     for pair in pairs:
         subject, baseline = pair.split(":", 1)
-        subject_filters, subject_name = side(subject)
+        subject_filters, _ = side(subject)
         baseline_filters, baseline_name = side(baseline)
         cases.append(load.Case(f"{subject} vs {baseline}, POST 1 KB JSON", subject_filters, request,
                                baseline_filters=baseline_filters, baseline_name=baseline_name))

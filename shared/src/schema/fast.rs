@@ -17,11 +17,11 @@
 //! keys) is `Unsure`.
 //!
 //! The grammar enforced is `parse_strict`'s: UTF-8 (checked once, over the
-//! whole body; outside strings only ASCII is grammatical), RFC 8259 syntax as `serde_json` reads
-//! it (number grammar, escapes, no control characters in strings), no
-//! duplicated key in an object, nesting at most `max_depth` (bounded by
-//! [`crate::json::MAX_DEPTH_LIMIT`]), nothing but whitespace after the
-//! document.
+//! whole body; outside strings only ASCII is grammatical), RFC 8259 syntax
+//! as `serde_json` reads it (number grammar, escapes, no control characters
+//! in strings), no duplicated key in an object, nesting at most `max_depth`
+//! (bounded by [`crate::json::MAX_DEPTH_LIMIT`]), nothing but whitespace
+//! after the document.
 //!
 //! `pattern` is not reimplemented: each one is compiled by `jsonschema`
 //! itself (same draft, same translation of ECMA-262 syntax, same regex

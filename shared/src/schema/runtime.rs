@@ -45,6 +45,16 @@ struct StreamCtx {
     response_status: Option<u16>,
 }
 
+impl StreamCtx {
+    /// Whether the response is validated: the response phase then needs
+    /// this context (and the record as a value).
+    fn checks_response(&self) -> bool {
+        self.operation
+            .as_ref()
+            .is_some_and(|o| o.response_mode != ResponseMode::Off)
+    }
+}
+
 #[derive(Debug)]
 pub struct SchemaFilter {
     cfg: SchemaConfig,
@@ -119,14 +129,7 @@ impl Filter for SchemaFilter {
                 Verdict::Pause
             }
             Ok(false) => {
-                self.allow(host, &mut ctx);
-                if ctx
-                    .operation
-                    .as_ref()
-                    .is_some_and(|o| o.response_mode != ResponseMode::Off)
-                {
-                    self.streams.insert(stream, ctx);
-                }
+                self.allow_stream(host, stream, ctx);
                 Verdict::Continue
             }
             Err(d) => {
@@ -525,19 +528,19 @@ impl SchemaFilter {
     }
 
     fn body_accepted<H: Host>(&mut self, host: &H, stream: StreamId) -> Verdict {
-        if let Some(mut ctx) = self.streams.remove(&stream) {
-            ctx.body_essence = None;
-            self.allow(host, &mut ctx);
-            // Only response validation needs the stream's context again.
-            if ctx
-                .operation
-                .as_ref()
-                .is_some_and(|o| o.response_mode != ResponseMode::Off)
-            {
-                self.streams.insert(stream, ctx);
-            }
+        if let Some(ctx) = self.streams.remove(&stream) {
+            self.allow_stream(host, stream, ctx);
         }
         Verdict::Continue
+    }
+
+    /// Allows the request, keeping the stream's context only when the
+    /// response phase needs it.
+    fn allow_stream<H: Host>(&mut self, host: &H, stream: StreamId, mut ctx: StreamCtx) {
+        self.allow(host, &mut ctx);
+        if ctx.checks_response() {
+            self.streams.insert(stream, ctx);
+        }
     }
 
     fn route_name(&self, stream: StreamId) -> String {
@@ -576,11 +579,7 @@ impl SchemaFilter {
     }
 
     fn allow<H: Host>(&self, host: &H, ctx: &mut StreamCtx) {
-        let checks_response = ctx
-            .operation
-            .as_ref()
-            .is_some_and(|o| o.response_mode != ResponseMode::Off);
-        if checks_response {
+        if ctx.checks_response() {
             // The response phase adds to the record: keep it as a value.
             let mut rec = self.base_record(ctx);
             rec.insert("decision".into(), json!("allow"));
