@@ -65,7 +65,10 @@ def cases() -> list[Case]:
         "e": wasm("e", module("e_sdk_empty", HTTP_CALLBACKS)),
         "g": wasm("g", module("g_no_http_callbacks", set())),
         "h": wasm("h", module("h_bare_module", set())),
+        "i": wasm("i", module("i_ratelimit_floor", only_headers)),
+        "j": wasm("j", module("j_audit_record_floor", {"proxy_on_log"})),
     }
+    rl_request = RequestSpec(headers=dict(load.RL_HEADERS))
 
     def ab(name: str, with_it: str, without_it: str) -> Case:
         """Module `with_it` beside module `without_it`: the difference directly."""
@@ -95,6 +98,18 @@ def cases() -> list[Case]:
         ab("(b) vs (g): the request-headers entry", "b", "g"),
         ab("(a) vs (b): every other HTTP callback exported", "a", "b"),
         ab("(e) vs (a): the SDK instead of raw exports", "e", "a"),
+        # The least host work of two issue targets, against what each target
+        # is measured against: if the floor alone misses it, no filter can meet it.
+        Case("(i) raw, rate-limit host calls (1 header, clock, get + CAS, set_property, counter)",
+             mods["i"], rl_request, check=vm_running),
+        Case("edgeward ratelimit local, vs (i)", load.edgeward_ratelimit_local_filters,
+             rl_request, baseline_filters=mods["i"], baseline_name="(i)"),
+        Case("(j) raw, audit-record host calls (header map, 9 properties, set_property), "
+             "vs minimal wasm filter", mods["j"], load.pii_get(),
+             baseline_filters=load.trivial_wasm_filters, baseline_name="minimal wasm filter",
+             check=vm_running),
+        Case("edgeward pii GET, vs (j)", lambda: load.pii_filters(), load.pii_get(),
+             baseline_filters=mods["j"], baseline_name="(j)"),
     ]
 
 

@@ -41,6 +41,34 @@ pub mod abi {
             value_data: *const u8,
             value_size: usize,
         ) -> u32;
+        pub fn proxy_get_property(
+            path_data: *const u8,
+            path_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+        pub fn proxy_get_shared_data(
+            key_data: *const u8,
+            key_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+            return_cas: *mut u32,
+        ) -> u32;
+        pub fn proxy_set_shared_data(
+            key_data: *const u8,
+            key_size: usize,
+            value_data: *const u8,
+            value_size: usize,
+            cas: u32,
+        ) -> u32;
+        pub fn proxy_define_metric(
+            metric_type: u32,
+            name_data: *const u8,
+            name_size: usize,
+            return_id: *mut u32,
+        ) -> u32;
+        pub fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     }
 }
 
@@ -117,6 +145,54 @@ pub fn replace_request_header(name: &str, value: &str) -> u32 {
 
 pub fn set_property(path: &str, value: &[u8]) -> u32 {
     unsafe { abi::proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) }
+}
+
+/// Reads one property (`path` with segments separated by NUL, as the ABI
+/// wants them); its size, 0 when absent.
+pub fn read_property(path: &[u8]) -> usize {
+    let mut data = std::ptr::null_mut();
+    let mut size = 0usize;
+    let status =
+        unsafe { abi::proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
+    if status == abi::OK {
+        unsafe { release(data, size) };
+        size
+    } else {
+        0
+    }
+}
+
+pub fn now_nanos() -> u64 {
+    let mut t = 0u64;
+    unsafe { abi::proxy_get_current_time_nanoseconds(&mut t) };
+    t
+}
+
+/// One compare-and-swap round on a shared-data key: read the value and its
+/// CAS token, write `value` back under that token (one try).
+pub fn shared_data_cas(key: &str, value: &[u8]) -> u32 {
+    let mut data = std::ptr::null_mut();
+    let mut size = 0usize;
+    let mut cas = 0u32;
+    let status = unsafe {
+        abi::proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas)
+    };
+    if status == abi::OK {
+        unsafe { release(data, size) };
+    }
+    unsafe { abi::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) }
+}
+
+/// A counter, defined on first use (id kept), incremented by one.
+pub fn count(id: &std::sync::atomic::AtomicU32, name: &str) {
+    use std::sync::atomic::Ordering;
+    let mut metric = id.load(Ordering::Relaxed);
+    if metric == 0 {
+        // Metric type 0: counter.
+        unsafe { abi::proxy_define_metric(0, name.as_ptr(), name.len(), &mut metric) };
+        id.store(metric, Ordering::Relaxed);
+    }
+    unsafe { abi::proxy_increment_metric(metric, 1) };
 }
 
 /// The exports a module cannot do without: ABI version and allocator.
