@@ -5,71 +5,16 @@
 //! so the difference between two modules is only which callbacks Envoy can
 //! enter and which host calls they make.
 
-/// The host functions the modules call (proxy-wasm ABI 0.2.1).
+/// The host functions the modules call (proxy-wasm ABI 0.2.1): edgeward's
+/// own declarations (`edgeward_wasm_host::abi`), so both read the ABI the
+/// same way. Only declarations are used: nothing of the adapter is linked.
 pub mod abi {
-    /// `MapType::HttpRequestHeaders`.
-    pub const REQUEST_HEADERS: u32 = 0;
+    pub use edgeward_wasm_host::abi::*;
+
     /// `Status::Ok`.
-    pub const OK: u32 = 0;
+    pub const OK: RawStatus = Status::Ok as RawStatus;
     /// What a stream callback returns to let the request go on.
     pub const CONTINUE: u32 = 0;
-
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        pub fn proxy_get_header_map_pairs(
-            map_type: u32,
-            return_map_data: *mut *mut u8,
-            return_map_size: *mut usize,
-        ) -> u32;
-        pub fn proxy_get_header_map_value(
-            map_type: u32,
-            key_data: *const u8,
-            key_size: usize,
-            return_value_data: *mut *mut u8,
-            return_value_size: *mut usize,
-        ) -> u32;
-        pub fn proxy_replace_header_map_value(
-            map_type: u32,
-            key_data: *const u8,
-            key_size: usize,
-            value_data: *const u8,
-            value_size: usize,
-        ) -> u32;
-        pub fn proxy_set_property(
-            path_data: *const u8,
-            path_size: usize,
-            value_data: *const u8,
-            value_size: usize,
-        ) -> u32;
-        pub fn proxy_get_property(
-            path_data: *const u8,
-            path_size: usize,
-            return_value_data: *mut *mut u8,
-            return_value_size: *mut usize,
-        ) -> u32;
-        pub fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
-        pub fn proxy_get_shared_data(
-            key_data: *const u8,
-            key_size: usize,
-            return_value_data: *mut *mut u8,
-            return_value_size: *mut usize,
-            return_cas: *mut u32,
-        ) -> u32;
-        pub fn proxy_set_shared_data(
-            key_data: *const u8,
-            key_size: usize,
-            value_data: *const u8,
-            value_size: usize,
-            cas: u32,
-        ) -> u32;
-        pub fn proxy_define_metric(
-            metric_type: u32,
-            name_data: *const u8,
-            name_size: usize,
-            return_id: *mut u32,
-        ) -> u32;
-        pub fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
-    }
 }
 
 /// Gives back a buffer the host filled through `proxy_on_memory_allocate`.
@@ -100,8 +45,9 @@ pub fn allocate(size: usize) -> *mut u8 {
 pub fn read_request_header_map() -> usize {
     let mut data = std::ptr::null_mut();
     let mut size = 0usize;
-    let status =
-        unsafe { abi::proxy_get_header_map_pairs(abi::REQUEST_HEADERS, &mut data, &mut size) };
+    let status = unsafe {
+        abi::proxy_get_header_map_pairs(abi::MAP_HTTP_REQUEST_HEADERS, &mut data, &mut size)
+    };
     if status == abi::OK {
         unsafe { release(data, size) };
         size
@@ -116,7 +62,7 @@ pub fn read_request_header(name: &str) -> bool {
     let mut size = 0usize;
     let status = unsafe {
         abi::proxy_get_header_map_value(
-            abi::REQUEST_HEADERS,
+            abi::MAP_HTTP_REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),
             &mut data,
@@ -134,7 +80,7 @@ pub fn read_request_header(name: &str) -> bool {
 pub fn replace_request_header(name: &str, value: &str) -> u32 {
     unsafe {
         abi::proxy_replace_header_map_value(
-            abi::REQUEST_HEADERS,
+            abi::MAP_HTTP_REQUEST_HEADERS,
             name.as_ptr(),
             name.len(),
             value.as_ptr(),
@@ -188,8 +134,9 @@ pub fn count(id: &std::sync::atomic::AtomicU32, name: &str) {
     use std::sync::atomic::Ordering;
     let mut metric = id.load(Ordering::Relaxed);
     if metric == 0 {
-        // Metric type 0: counter.
-        unsafe { abi::proxy_define_metric(0, name.as_ptr(), name.len(), &mut metric) };
+        unsafe {
+            abi::proxy_define_metric(abi::METRIC_COUNTER, name.as_ptr(), name.len(), &mut metric)
+        };
         id.store(metric, Ordering::Relaxed);
     }
     unsafe { abi::proxy_increment_metric(metric, 1) };
