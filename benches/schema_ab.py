@@ -13,13 +13,14 @@ one piece removed, then pair the real module against it.
 
 `PATH#any` is that schema module with the route's schema left out, so it
 checks only that the body is one well-formed JSON document (no duplicate
-keys, bounded depth) on its fast path. A path may also be a module built from benches/body-floor with a feature
-(`--features scan` or `syntax`): it ignores the schema configuration and
-does only the least work any JSON validator must do.
+keys, bounded depth) on its fast path. A path may also be a module built
+from benches/body-floor with a feature (`--features scan` or `syntax`): it
+ignores the schema configuration and does only the least work any JSON
+validator must do.
 
-Options after the pairs: --size BYTES (the order's size, default 1024), then
-load.py's (--rounds, --seconds, --connections, --seed, --json). Probes are not sent: a variant may accept what the real
-filter refuses.
+Options after the pairs: --size BYTES (the order's size, default 1024),
+then load.py's (--rounds, --seconds, --connections, --seed, --json).
+Probes are not sent: a variant may accept what the real filter refuses.
 """
 import sys
 from pathlib import Path
