@@ -66,6 +66,7 @@ def cases() -> list[Case]:
         "g": wasm("g", module("g_no_http_callbacks", set())),
         "h": wasm("h", module("h_bare_module", set())),
         "i": wasm("i", module("i_ratelimit_floor", only_headers)),
+        "k": wasm("k", module("k_ratelimit_floor_map", only_headers)),
         "j": wasm("j", module("j_audit_record_floor", {"proxy_on_log"})),
     }
     rl_request = RequestSpec(headers=dict(load.RL_HEADERS))
@@ -104,6 +105,12 @@ def cases() -> list[Case]:
              mods["i"], rl_request, check=vm_running),
         Case("edgeward ratelimit local, vs (i)", load.edgeward_ratelimit_local_filters,
              rl_request, baseline_filters=mods["i"], baseline_name="(i)"),
+        Case("(k) raw, (i) with the header map instead of one header",
+             mods["k"], rl_request, check=vm_running),
+        Case("(k) vs (i): the header map instead of one header", mods["k"], rl_request,
+             baseline_filters=mods["i"], baseline_name="(i)", check=vm_running),
+        Case("edgeward ratelimit local, vs (k)", load.edgeward_ratelimit_local_filters,
+             rl_request, baseline_filters=mods["k"], baseline_name="(k)"),
         Case("(j) raw, audit-record host calls (header map, 9 properties, set_property), "
              "vs minimal wasm filter", mods["j"], load.pii_get(),
              baseline_filters=load.trivial_wasm_filters, baseline_name="minimal wasm filter",

@@ -111,8 +111,12 @@ impl PathPolicy {
             return Err(PathViolation::Fragment);
         }
         let rest = path.strip_prefix('/').ok_or(PathViolation::NotAbsolute)?;
+        // The decoded path is written into one buffer, each segment after
+        // its `/`, with its range beside it: two allocations per request
+        // whatever the number of segments (every filter checks every path).
+        let mut text = Vec::with_capacity(path.len());
+        let mut spans = Vec::with_capacity(rest.bytes().filter(|&b| b == b'/').count() + 1);
         let mut parts = rest.split('/').peekable();
-        let mut segments = Vec::with_capacity(rest.bytes().filter(|&b| b == b'/').count() + 1);
         while let Some(part) = parts.next() {
             let is_last = parts.peek().is_none();
             let (name, has_params) = match part.find(';') {
@@ -120,34 +124,42 @@ impl PathPolicy {
                 Some(_) => return Err(PathViolation::Semicolon),
                 None => (part, false),
             };
-            let decoded = self.decode_segment(name)?;
+            let slash = text.len();
+            text.push(b'/');
+            self.decode_segment_into(name, &mut text)?;
+            let decoded = text.get(slash + 1..).unwrap_or_default();
             if decoded.is_empty() {
                 // `/a/` (trailing) is a path of its own; `//`, `/;x/` are not.
                 if is_last && !has_params {
-                    segments.push(decoded);
+                    spans.push(span(slash + 1, text.len()));
                     continue;
                 }
                 if self.allow_double_slash && !has_params {
+                    text.truncate(slash);
                     continue;
                 }
                 return Err(PathViolation::EmptySegment);
             }
-            if decoded == "." || decoded == ".." || decoded.ends_with('.') {
+            if decoded == b"." || decoded == b".." || decoded.ends_with(b".") {
                 return Err(PathViolation::DotSegment);
             }
-            segments.push(decoded);
+            spans.push(span(slash + 1, text.len()));
         }
-        if segments.is_empty() {
+        if spans.is_empty() {
             // "//" merged away entirely: the root.
-            segments.push(String::new());
+            text.push(b'/');
+            spans.push(span(1, 1));
         }
-        Ok(CanonicalPath::from_segments(segments))
+        // A multi-byte character cannot span a `/` (not a continuation
+        // byte): the whole decodes exactly when every segment does.
+        let text = String::from_utf8(text).map_err(|_| PathViolation::BadEscape)?;
+        Ok(CanonicalPath { text, spans })
     }
 
-    /// One segment (no `/`, no `;`), percent-decoded, or why it is not canonical.
-    fn decode_segment(&self, seg: &str) -> Result<String, PathViolation> {
+    /// Appends one segment (no `/`, no `;`), percent-decoded, to `out`, or
+    /// says why it is not canonical. UTF-8 is checked by the caller.
+    fn decode_segment_into(&self, seg: &str, out: &mut Vec<u8>) -> Result<(), PathViolation> {
         let bytes = seg.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
             match b {
@@ -177,8 +189,16 @@ impl PathPolicy {
             }
             i += 1;
         }
-        String::from_utf8(out).map_err(|_| PathViolation::BadEscape)
+        Ok(())
     }
+}
+
+/// A byte range of a path (paths fit in u32: Envoy caps headers far below).
+fn span(start: usize, end: usize) -> (u32, u32) {
+    (
+        u32::try_from(start).unwrap_or(u32::MAX),
+        u32::try_from(end).unwrap_or(u32::MAX),
+    )
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -204,28 +224,20 @@ fn is_pchar(b: u8) -> bool {
         )
 }
 
-/// A path in canonical form: decoded segments, and the path they spell
-/// (`/` + segments joined by `/`).
+/// A path in canonical form: the decoded path (`/` + segments joined by
+/// `/`) and where each segment lies in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalPath {
-    segments: Vec<String>,
     text: String,
+    /// Byte range of each segment in `text` (after its `/`).
+    spans: Vec<(u32, u32)>,
 }
 
 impl CanonicalPath {
-    fn from_segments(segments: Vec<String>) -> CanonicalPath {
-        let mut text = String::with_capacity(segments.iter().map(|s| s.len() + 1).sum());
-        for s in &segments {
-            text.push('/');
-            text.push_str(s);
-        }
-        CanonicalPath { segments, text }
-    }
-
     /// Segments, decoded; a trailing slash is a trailing empty segment and
     /// the root `/` is one empty segment.
-    pub fn segments(&self) -> &[String] {
-        &self.segments
+    pub fn segments(&self) -> Segments<'_> {
+        Segments(self)
     }
 
     /// The decoded path.
@@ -233,6 +245,74 @@ impl CanonicalPath {
         &self.text
     }
 }
+
+/// The decoded segments of a [`CanonicalPath`], borrowed from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Segments<'a>(&'a CanonicalPath);
+
+impl<'a> Segments<'a> {
+    pub fn len(&self) -> usize {
+        self.0.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.spans.is_empty()
+    }
+
+    /// Segment `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let (start, end) = *self.0.spans.get(i)?;
+        self.0.text.get(start as usize..end as usize)
+    }
+
+    pub fn first(&self) -> Option<&'a str> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<&'a str> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    pub fn iter(&self) -> SegmentIter<'a> {
+        SegmentIter {
+            text: &self.0.text,
+            spans: self.0.spans.iter(),
+        }
+    }
+
+    /// Owned copies (configuration time).
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+impl<'a> IntoIterator for Segments<'a> {
+    type Item = &'a str;
+    type IntoIter = SegmentIter<'a>;
+    fn into_iter(self) -> SegmentIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over [`Segments`].
+#[derive(Debug, Clone)]
+pub struct SegmentIter<'a> {
+    text: &'a str,
+    spans: std::slice::Iter<'a, (u32, u32)>,
+}
+
+impl<'a> Iterator for SegmentIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let &(start, end) = self.spans.next()?;
+        Some(self.text.get(start as usize..end as usize).unwrap_or(""))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for SegmentIter<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -261,13 +341,33 @@ mod tests {
         assert_eq!(strict("/caf%c3%a9").unwrap(), "/café");
         assert_eq!(strict("/a%20b").unwrap(), "/a b");
         assert_eq!(
-            PathPolicy::STRICT.check("/a/").unwrap().segments(),
-            &["a".to_string(), String::new()]
+            PathPolicy::STRICT.check("/a/").unwrap().segments().to_vec(),
+            ["a", ""]
         );
         assert_eq!(
-            PathPolicy::STRICT.check("/").unwrap().segments(),
-            &[String::new()]
+            PathPolicy::STRICT.check("/").unwrap().segments().to_vec(),
+            [""]
         );
+        // Relaxed: the merged, stripped and decoded forms, segment by segment.
+        let relaxed = PathPolicy {
+            allow_encoded_unreserved: true,
+            allow_double_slash: true,
+            allow_semicolon: true,
+        };
+        for (raw, text, segs) in [
+            ("/a//b;x/%63/", "/a/b/c/", &["a", "b", "c", ""][..]),
+            ("//", "/", &[""][..]),
+            ("///x", "/x", &["x"][..]),
+            ("/caf%C3%A9/d", "/café/d", &["café", "d"][..]),
+        ] {
+            let c = relaxed.check(raw).unwrap();
+            assert_eq!(c.as_str(), text, "{raw}");
+            assert_eq!(c.segments().to_vec(), segs, "{raw}");
+            assert_eq!(c.segments().len(), segs.len());
+            assert_eq!(c.segments().last(), segs.last().copied());
+        }
+        assert_eq!(relaxed.check("/a/;x/b"), Err(PathViolation::EmptySegment));
+        assert_eq!(strict("/%C3/x"), Err(PathViolation::BadEscape));
     }
 
     #[test]

@@ -148,10 +148,9 @@ impl RouteMatch {
                 let canon = canonical(&at, text)?;
                 match *kind {
                     "prefix" => PathMatch::Prefix(fold(canon.as_str())),
-                    "path" => PathMatch::Exact(canon.segments().iter().map(|s| fold(s)).collect()),
+                    "path" => PathMatch::Exact(canon.segments().iter().map(&fold).collect()),
                     _ => {
-                        let mut segs: Vec<String> =
-                            canon.segments().iter().map(|s| fold(s)).collect();
+                        let mut segs: Vec<String> = canon.segments().iter().map(&fold).collect();
                         // `/api/` and `/api` name the same subtree; `/` is everything.
                         if segs.last().is_some_and(String::is_empty) {
                             segs.pop();
@@ -306,7 +305,7 @@ fn compile_template(
         } else {
             // Literal segments must be canonical too (and non-empty unless last).
             let canon = canonical(field, &format!("/{seg}"))?;
-            let decoded = canon.segments().first().cloned().unwrap_or_default();
+            let decoded = canon.segments().first().unwrap_or_default().to_string();
             if decoded.is_empty() && i + 1 != raw_parts.len() {
                 return Err(field.error("empty segment ('//')"));
             }
@@ -319,7 +318,7 @@ fn compile_template(
 
 fn match_template(
     parts: &[Part],
-    segs: &[String],
+    segs: crate::path::Segments<'_>,
     eq: &dyn Fn(&str, &str) -> bool,
 ) -> Option<Captures> {
     let mut caps = Vec::new();
@@ -342,7 +341,7 @@ fn match_template(
                 if v.is_empty() {
                     return None;
                 }
-                caps.push((name.clone(), v.clone()));
+                caps.push((name.clone(), v.to_string()));
             }
         }
         i += 1;

@@ -96,6 +96,19 @@ fn run_pass(iterations: u32, print: bool, only: &str) {
             black_box(m.mask_url(black_box(path)));
         }));
     }
+    for (name, text) in [
+        ("mask_text path email", "/orders/bob@example.com"),
+        ("mask_text card", "4111111111111111"),
+        ("mask_text ok", "ok"),
+        ("mask_query", "ref=4111111111111111&q=ok"),
+    ] {
+        if name.contains(only) {
+            let f = |t: &str| if name == "mask_query" { m.mask_query(t) } else { m.mask_text(t) };
+            report(name, time(iterations, || {
+                black_box(f(black_box(text)));
+            }));
+        }
+    }
     if "mask_text short clean".contains(only) {
         report("mask_text short clean", time(iterations, || {
             black_box(m.mask_text(black_box("bench/1.0")));

@@ -21,18 +21,24 @@ impl Masker {
     /// Masks a query string (without the leading `?`).
     pub fn mask_query(&self, query: &str) -> String {
         let mut out = String::with_capacity(query.len());
+        self.mask_query_into(query, &mut out);
+        out
+    }
+
+    /// [`Masker::mask_query`], appended to `out` (no string per parameter).
+    fn mask_query_into(&self, query: &str, out: &mut String) {
         let mut first = true;
         for pair in query.split('&') {
-            let Some(masked) = self.mask_pair(pair) else {
-                continue;
-            };
+            let mark = out.len();
             if !first {
                 out.push('&');
             }
-            first = false;
-            out.push_str(&masked);
+            if self.mask_pair_into(pair, out) {
+                first = false;
+            } else {
+                out.truncate(mark);
+            }
         }
-        out
     }
 
     /// Masks a path with its query, or an absolute URL.
@@ -41,19 +47,25 @@ impl Masker {
             Some((a, f)) => (a, Some(f)),
             None => (url, None),
         };
-        let mut out = match before_frag.split_once('?') {
-            Some((path, q)) => format!("{}?{}", self.mask_text(path), self.mask_query(q)),
-            None => self.mask_text(before_frag),
-        };
+        let mut out = String::with_capacity(url.len() + 32);
+        match before_frag.split_once('?') {
+            Some((path, q)) => {
+                out.push_str(&self.mask_cow(path, ""));
+                out.push('?');
+                self.mask_query_into(q, &mut out);
+            }
+            None => out.push_str(&self.mask_cow(before_frag, "")),
+        }
         if let Some(f) = frag {
             out.push('#');
-            out.push_str(&self.mask_text(f));
+            out.push_str(&self.mask_cow(f, ""));
         }
         out
     }
 
-    /// One `name=value` pair; `None` drops it.
-    fn mask_pair(&self, pair: &str) -> Option<String> {
+    /// One `name=value` pair, appended to `out`; false: it is dropped (and
+    /// whatever was appended is to be cut by the caller).
+    fn mask_pair_into(&self, pair: &str, out: &mut String) -> bool {
         let (raw_name, raw_value) = match pair.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (pair, None),
@@ -64,32 +76,40 @@ impl Masker {
         } else {
             Cow::Borrowed(raw_name)
         };
-        let out_name = self.mask_cow(raw_name, "");
+        out.push_str(&self.mask_cow(raw_name, ""));
         let Some(raw_value) = raw_value else {
-            return Some(out_name.into_owned());
+            return true;
         };
         if self.query.params.matches(&name) {
             let value = decode(raw_value).unwrap_or_else(|| raw_value.to_string());
-            let masked = self.apply_whole(self.query.action, "param", &value)?;
-            return Some(format!("{out_name}={}", encode(&masked)));
+            let Some(masked) = self.apply_whole(self.query.action, "param", &value) else {
+                return false;
+            };
+            out.push('=');
+            encode_into(&masked, out);
+            return true;
         }
+        out.push('=');
         if !self.query.scan_values {
-            return Some(format!("{out_name}={raw_value}"));
+            out.push_str(raw_value);
+            return true;
         }
         if !needs_decoding(raw_value) {
             // Plain ASCII-safe value: scan it in place.
-            return Some(match self.mask_cow(raw_value, &name) {
-                Cow::Borrowed(_) => format!("{out_name}={raw_value}"),
-                Cow::Owned(masked) => format!("{out_name}={}", encode(&masked)),
-            });
+            match self.mask_cow(raw_value, &name) {
+                Cow::Borrowed(_) => out.push_str(raw_value),
+                Cow::Owned(masked) => encode_into(&masked, out),
+            }
+            return true;
         }
         let bytes = decode_bytes(raw_value);
         let masked = self.mask_bytes_in(&bytes, &name);
         if std::str::from_utf8(&bytes).is_ok_and(|v| v == masked) {
-            Some(format!("{out_name}={raw_value}"))
+            out.push_str(raw_value);
         } else {
-            Some(format!("{out_name}={}", encode(&masked)))
+            encode_into(&masked, out);
         }
+        true
     }
 }
 
@@ -130,8 +150,8 @@ fn decode_bytes(s: &str) -> Vec<u8> {
 
 /// Percent-encodes what would break a query (`&`, `=`, `#`, `%`, `+`,
 /// spaces, controls, non-ASCII); masks stay readable (`[REDACTED:email]`).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+fn encode_into(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric()
             || matches!(
@@ -157,10 +177,11 @@ fn encode(s: &str) -> String {
         {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -250,6 +271,8 @@ mod tests {
     fn decoding_and_encoding() {
         assert_eq!(decode("a+b%20c%2"), Some("a b c%2".to_string()));
         assert_eq!(decode("%ff"), None);
-        assert_eq!(encode("a b&c=d#é"), "a%20b%26c%3Dd%23%C3%A9");
+        let mut out = String::new();
+        encode_into("a b&c=d#é", &mut out);
+        assert_eq!(out, "a%20b%26c%3Dd%23%C3%A9");
     }
 }

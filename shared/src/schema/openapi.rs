@@ -156,7 +156,7 @@ impl OpenApi {
                     .segments()
                     .iter()
                     .filter(|s| !s.is_empty())
-                    .cloned()
+                    .map(str::to_string)
                     .collect()
             }
         };
