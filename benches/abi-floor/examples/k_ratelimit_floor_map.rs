@@ -11,18 +11,9 @@ edgeward_abi_floor::lifecycle_exports!();
 
 static ALLOWED: AtomicU32 = AtomicU32::new(0);
 
-/// The same decision bytes as (i).
-static DECISION: &[u8] =
-    br#"{"decision":"allow","policy":"per-tenant","limit":1000000000,"remaining":999999999,"reset_ms":0}"#;
-
 #[no_mangle]
 pub extern "C" fn proxy_on_request_headers(_id: u32, _count: u32, _end: u32) -> u32 {
     edgeward_abi_floor::read_request_header_map();
-    let now = edgeward_abi_floor::now_nanos();
-    let mut record = [0u8; 16];
-    record[8..].copy_from_slice(&now.to_le_bytes());
-    edgeward_abi_floor::shared_data_cas("edgeward.rl.per-tenant.bench", &record);
-    edgeward_abi_floor::set_property("edgeward.ratelimit", DECISION);
-    edgeward_abi_floor::count(&ALLOWED, "edgeward.ratelimit.allowed.policy.per-tenant");
+    edgeward_abi_floor::ratelimit_decision_calls(&ALLOWED);
     edgeward_abi_floor::abi::CONTINUE
 }

@@ -142,6 +142,21 @@ pub fn count(id: &std::sync::atomic::AtomicU32, name: &str) {
     unsafe { abi::proxy_increment_metric(metric, 1) };
 }
 
+/// The host calls of an exact local rate-limit decision after the key is
+/// read (modules (i) and (k)): the clock, one shared-data read and one CAS
+/// write of a bucket record, the decision in filter state (about the size
+/// of edgeward's `edgeward.ratelimit`), one counter. Nothing is computed.
+pub fn ratelimit_decision_calls(allowed: &std::sync::atomic::AtomicU32) {
+    static DECISION: &[u8] = br#"{"decision":"allow","policy":"per-tenant","limit":1000000000,"remaining":999999999,"reset_ms":0}"#;
+    let now = now_nanos();
+    // A bucket record: tokens and the time they were counted.
+    let mut record = [0u8; 16];
+    record[8..].copy_from_slice(&now.to_le_bytes());
+    shared_data_cas("edgeward.rl.per-tenant.bench", &record);
+    set_property("edgeward.ratelimit", DECISION);
+    count(allowed, "edgeward.ratelimit.allowed.policy.per-tenant");
+}
+
 /// The exports a module cannot do without: ABI version and allocator.
 /// `_initialize` runs the static constructors once, as the SDK's does;
 /// without it the linker would run them at the start of every export.
